@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Sourced by the scripts: puts the virtual environment and the collection on the paths.
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
