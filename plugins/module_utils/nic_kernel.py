@@ -1,0 +1,260 @@
+# -*- coding: utf-8 -*-
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The I/O seam of the NIC modules: read a NIC's whole state, apply one action.
+
+Reading uses kernel interfaces and no process: SIOCETHTOOL for channels, RX rings,
+the ntuple feature, the default RSS table and every ntuple rule; the ethtool netlink
+RSS_GET dump (kernel 6.12+) for every RSS context, or one GRSSH ioctl per candidate
+context id on older kernels.  If an ioctl fails for a reason other than "not
+supported", the part is read from ethtool's text output instead.  Every change is
+made with the ethtool command (argv lists, never a shell).  Unit tests replace this
+class with a fake that keeps the same interface.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import socket
+import subprocess
+
+from ansible_collections.vmnet.netkit.plugins.module_utils import ethtool_text as et
+from ansible_collections.vmnet.netkit.plugins.module_utils.errors import KernelError, UnsupportedError
+from ansible_collections.vmnet.netkit.plugins.module_utils.ethtool_genl import EthtoolGenl
+from ansible_collections.vmnet.netkit.plugins.module_utils.ethtool_ioctl import EthtoolIoctl
+from ansible_collections.vmnet.netkit.plugins.module_utils.nic_model import empty_state
+
+# Context ids probed with GRSSH when the kernel cannot dump contexts (before 6.12).
+PROBE_CONTEXT_IDS = 64
+# An id no driver hands out: GRSSH on it tells "contexts supported" (ENOENT) from not (EOPNOTSUPP).
+UNUSED_CONTEXT_ID = 0xfffffffe
+NOT_SUPPORTED = (errno.EOPNOTSUPP, errno.ENOTSUP if hasattr(errno, "ENOTSUP") else errno.EOPNOTSUPP)
+ABSENT = (errno.ENOENT, errno.EINVAL, errno.ERANGE)
+
+
+def _default_run(argv):
+    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, check=False)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+class NicKernel(object):
+    """Reads NIC state and applies actions on the local host."""
+
+    def __init__(self, run_command=None, ethtool=None, reader=None):
+        self._run = run_command or _default_run
+        self._ethtool = ethtool
+        self.reader = reader or os.environ.get("VMNET_NETKIT_NIC_READER", "kernel")
+        self._ioctl = EthtoolIoctl()
+        self._genl = EthtoolGenl()
+        self.commands = []
+
+    # ------------------------------------------------------------ helpers
+    def ethtool(self):
+        if self._ethtool is None:
+            self._ethtool = shutil.which("ethtool") or shutil.which("ethtool", path="/usr/sbin:/sbin")
+        if not self._ethtool:
+            raise UnsupportedError("ethtool", "the ethtool command was not found on the host",
+                                   provided_by="install the ethtool package")
+        return self._ethtool
+
+    def run(self, argv, check=True):
+        self.commands.append(list(argv))
+        rc, out, err = self._run(list(argv))
+        if check and rc != 0:
+            raise KernelError("%s failed (rc=%s): %s" % (" ".join(argv), rc, (err or out or "").strip()),
+                              command=list(argv), stderr=err)
+        return rc, out, err
+
+    def close(self):
+        self._ioctl.close()
+        self._genl.close()
+
+    def versions(self):
+        ver = None
+        try:
+            _rc, out, _err = self.run([self.ethtool(), "--version"])
+            ver = ".".join(str(x) for x in et.parse_version(out))
+        except (UnsupportedError, KernelError, et.ParseError):
+            ver = None
+        return {"ethtool": ver, "kernel": os.uname()[2]}
+
+    def rss_dump_supported(self):
+        try:
+            return self._genl.rss_dump_supported()
+        except OSError:
+            return False
+
+    # ------------------------------------------------------------ read
+    def device_exists(self, device):
+        try:
+            socket.if_nametoindex(device)
+            return True
+        except OSError:
+            return False
+
+    def read(self, device, context_ids=()):
+        """The whole NIC state (see nic_model.empty_state) in a few system calls."""
+        st = empty_state(device)
+        try:
+            st["ifindex"] = socket.if_nametoindex(device)
+        except OSError:
+            st["exists"] = False
+            return st
+        text = self.reader == "text"
+        try:
+            st["driver"] = self._ioctl.drvinfo(device)["driver"]
+        except OSError:
+            st["driver"] = None
+        self._read_channels(st, text)
+        self._read_features(st, text)
+        self._read_rss(st, text, context_ids)
+        self._read_rules(st, text)
+        for ctx in st["contexts"].values():
+            ctx.setdefault("id", None)
+        return st
+
+    def _read_channels(self, st, text):
+        dev = st["device"]
+        if not text:
+            try:
+                st["channels"] = self._ioctl.channels(dev)
+                st["sources"]["channels"] = "ioctl"
+            except OSError as e:
+                if e.errno in NOT_SUPPORTED:
+                    st["channels"] = None
+                    st["sources"]["channels"] = "ioctl"
+                else:
+                    text = True
+        if text:
+            rc, out, _err = self.run([self.ethtool(), "-l", dev], check=False)
+            st["channels"] = et.parse_channels(out) if rc == 0 else None
+            st["sources"]["channels"] = "ethtool -l"
+        try:
+            st["rx_rings"] = self._ioctl.rx_rings(dev)
+        except OSError:
+            st["rx_rings"] = None
+
+    def _read_features(self, st, text):
+        dev = st["device"]
+        if not text:
+            try:
+                st["ntuple"] = self._ioctl.feature(dev, "rx-ntuple-filter")
+                if st["ntuple"] is not None:
+                    st["ntuple"] = {"active": st["ntuple"]["active"], "fixed": st["ntuple"]["fixed"]}
+                st["sources"]["ntuple"] = "ioctl"
+                return
+            except OSError:
+                pass
+        rc, out, _err = self.run([self.ethtool(), "-k", dev], check=False)
+        st["ntuple"] = et.ntuple_from_features(et.parse_features(out)) if rc == 0 else None
+        st["sources"]["ntuple"] = "ethtool -k"
+
+    def _read_rss(self, st, text, context_ids):
+        dev = st["device"]
+        if text:
+            return self._read_rss_text(st, context_ids)
+        try:
+            main = self._ioctl.rxfh(dev, 0)
+        except OSError as e:
+            if e.errno in NOT_SUPPORTED:
+                st["rss"] = None
+                st["contexts_supported"] = False
+                st["sources"]["rss"] = "ioctl"
+                return
+            return self._read_rss_text(st, context_ids)
+        st["rss"] = {"indir_size": main["indir_size"], "key_size": main["key_size"],
+                     "table": main["table"], "hfunc": main["hfunc"], "key": main["key"]}
+        st["sources"]["rss"] = "ioctl"
+        # contexts supported?  ENOENT on an id nobody uses = yes; EOPNOTSUPP = no
+        try:
+            self._ioctl.rxfh(dev, UNUSED_CONTEXT_ID)
+            st["contexts_supported"] = True
+        except OSError as e:
+            st["contexts_supported"] = e.errno not in NOT_SUPPORTED
+        if not st["contexts_supported"]:
+            return
+        st["rss_dump"] = self.rss_dump_supported()
+        if st["rss_dump"]:
+            try:
+                for r in self._genl.rss_contexts(dev):
+                    if r["context"]:
+                        st["contexts"][r["context"]] = {"id": r["context"], "table": r["table"],
+                                                        "hfunc": r["hfunc"], "key": r["key"]}
+                st["sources"]["contexts"] = "netlink RSS_GET dump"
+                return
+            except OSError:
+                st["rss_dump"] = False
+        ids = set(range(1, PROBE_CONTEXT_IDS + 1)) | set(i for i in context_ids if i)
+        for cid in sorted(ids):
+            try:
+                r = self._ioctl.rxfh(dev, cid)
+            except OSError as e:
+                if e.errno in ABSENT or e.errno in NOT_SUPPORTED:
+                    continue
+                raise KernelError("reading RSS context %d of %s failed: %s" % (cid, dev, e), errno=e.errno)
+            st["contexts"][cid] = {"id": cid, "table": r["table"], "hfunc": r["hfunc"], "key": r["key"]}
+        st["sources"]["contexts"] = "ioctl GRSSH ids 1-%d" % PROBE_CONTEXT_IDS
+
+    def _read_rss_text(self, st, context_ids):
+        dev = st["device"]
+        rc, out, _err = self.run([self.ethtool(), "-x", dev], check=False)
+        st["sources"]["rss"] = "ethtool -x"
+        if rc != 0:
+            st["rss"] = None
+            st["contexts_supported"] = False
+            return
+        main = et.parse_rxfh(out)
+        st["rss"] = {"indir_size": len(main["table"]), "key_size": len(main["key"].split(":")) if main["key"] else 0,
+                     "table": main["table"], "hfunc": main["hfunc"], "key": main["key"]}
+        if main["rings"] and not st["rx_rings"]:
+            st["rx_rings"] = main["rings"]
+        st["contexts_supported"] = None
+        for cid in sorted(set(i for i in context_ids if i)):
+            rc, out, err = self.run([self.ethtool(), "-x", dev, "context", str(cid)], check=False)
+            if rc != 0:
+                if "not supported" in (err or ""):
+                    st["contexts_supported"] = False
+                continue
+            r = et.parse_rxfh(out)
+            st["contexts_supported"] = True
+            st["contexts"][cid] = {"id": cid, "table": r["table"], "hfunc": r["hfunc"], "key": r["key"]}
+        st["sources"]["contexts"] = "ethtool -x context N (known ids only)"
+
+    def _read_rules(self, st, text):
+        dev = st["device"]
+        if not text:
+            try:
+                res = self._ioctl.rules(dev)
+                st["rules"] = res["rules"]
+                st["rule_table_size"] = res["table_size"]
+                st["driver_picks_location"] = res["driver_picks_location"]
+                st["rules_supported"] = True
+                st["sources"]["rules"] = "ioctl"
+                return
+            except OSError as e:
+                if e.errno in NOT_SUPPORTED:
+                    st["rules_supported"] = False
+                    st["sources"]["rules"] = "ioctl"
+                    return
+        rc, out, err = self.run([self.ethtool(), "-n", dev], check=False)
+        st["sources"]["rules"] = "ethtool -n"
+        if rc != 0 and "Operation not supported" in (err or ""):
+            st["rules_supported"] = False
+            return
+        parsed = et.parse_ntuple(out)
+        st["rules"] = parsed["rules"]
+        st["rules_supported"] = True
+
+    # ------------------------------------------------------------ write
+    def apply(self, device, action):
+        """Run one planned action; -> ``{"id": new context id}`` / ``{"loc": rule location}`` / ``{}``."""
+        argv = list(action["argv"])
+        argv[0] = self.ethtool()
+        _rc, out, _err = self.run(argv)
+        if action["op"] == "context_create":
+            return {"id": et.parse_new_context(out)}
+        if action["op"] == "rule_add":
+            return {"loc": et.parse_added_rule(out)}
+        return {}
