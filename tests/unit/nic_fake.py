@@ -191,3 +191,11 @@ class FakeNic(object):
             del self.rules[act["loc"]]
             return {}
         raise AssertionError("unknown action %r" % op)
+
+
+def use_fake(monkeypatch, tmp_path, fake):
+    """Make the NIC modules use ``fake`` and keep their record under ``tmp_path``."""
+    from ansible_collections.vmnet.netkit.plugins.module_utils import nic_service
+    monkeypatch.setattr(nic_service, "BACKEND", lambda **kw: fake)
+    monkeypatch.setenv("VMNET_NETKIT_STATE_DIR", str(tmp_path))
+    return fake
