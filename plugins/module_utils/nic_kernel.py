@@ -155,6 +155,7 @@ class NicKernel(object):
         dev = st["device"]
         if text:
             return self._read_rss_text(st, context_ids)
+        st["rss_dump"] = self.rss_dump_supported()
         try:
             main = self._ioctl.rxfh(dev, 0)
         except OSError as e:
@@ -175,7 +176,6 @@ class NicKernel(object):
             st["contexts_supported"] = e.errno not in NOT_SUPPORTED
         if not st["contexts_supported"]:
             return
-        st["rss_dump"] = self.rss_dump_supported()
         if st["rss_dump"]:
             try:
                 for r in self._genl.rss_contexts(dev):
@@ -185,7 +185,7 @@ class NicKernel(object):
                 st["sources"]["contexts"] = "netlink RSS_GET dump"
                 return
             except OSError:
-                st["rss_dump"] = False
+                pass
         ids = set(range(1, PROBE_CONTEXT_IDS + 1)) | set(i for i in context_ids if i)
         for cid in sorted(ids):
             try:
