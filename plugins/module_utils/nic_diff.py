@@ -135,8 +135,8 @@ def plan_channels(state, params, record=None):
                 % (dev, old_rx, new_rx, queue_ranges(used), "; ".join(d for d, _q in blockers)),
                 value=changes[option], allowed="combined + rx >= %d while these are in use" % need)
     argv = et.channels_argv(ETHTOOL, dev, changes)
-    summary = "set channels of %s: %s" % (dev, ", ".join("%s %d -> %d" % (k, ch["current"].get(k, 0), v)
-                                                          for k, v in sorted(changes.items())))
+    steps = ["%s %d -> %d" % (k, ch["current"].get(k, 0), v) for k, v in sorted(changes.items())]
+    summary = "set channels of %s: %s" % (dev, ", ".join(steps))
     return [action("channels", argv, summary, device=dev, values=changes)]
 
 

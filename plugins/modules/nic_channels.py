@@ -130,7 +130,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    backend = nic_service.make_backend(run_command=lambda argv: module.run_command(argv),
+    backend = nic_service.make_backend(run_command=module.run_command,
                                        ethtool=module.get_bin_path("ethtool"))
     try:
         result = nic_service.run_channels(module.params, backend, check_mode=module.check_mode, diff=module._diff)

@@ -135,7 +135,7 @@ def main():
         argument_spec=dict(device=dict(type="str", required=True)),
         supports_check_mode=True,
     )
-    backend = nic_service.make_backend(run_command=lambda argv: module.run_command(argv),
+    backend = nic_service.make_backend(run_command=module.run_command,
                                        ethtool=module.get_bin_path("ethtool"))
     try:
         result = nic_service.run_info(module.params, backend)

@@ -59,7 +59,7 @@ options:
         type: bool
       loc:
         description:
-          - Location (priority: lower wins when rules overlap) in the NIC's rule table.
+          - Location in the NIC's rule table, which is also the priority (the lower location wins when rules overlap).
           - When omitted, ethtool picks one (the highest free slot) or the driver does.
         type: int
   state:
@@ -205,7 +205,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    backend = nic_service.make_backend(run_command=lambda argv: module.run_command(argv),
+    backend = nic_service.make_backend(run_command=module.run_command,
                                        ethtool=module.get_bin_path("ethtool"))
     try:
         result = nic_service.run_rules(module.params, backend, check_mode=module.check_mode, diff=module._diff)

@@ -15,7 +15,7 @@ description:
     RSS contexts, each a separate indirection table over its own queues - one per VM slice.
   - The kernel gives contexts no names, chooses their ids itself (lowest free id, reused) and forgets them
     on reboot or driver reload. This module gives each context a I(name), records name and id on the
-    host (C(/var/lib/vmnet-netkit/nic-slices.json)) and checks the record against the NIC on every run:
+    host (C(/var/lib/vmnet-netkit/nic-slices.json)) and checks the record against the NIC on every run;
     a context that vanished (reboot, driver reload, device re-created) or whose table was changed behind
     its back is detected and created again; the new id is returned in C(contexts).
   - Reads every context in one netlink RSS_GET dump on kernel 6.12 and later, or one ioctl per candidate
@@ -111,7 +111,7 @@ requirements:
   - Linux 6.1 or later (6.12 or later reads all contexts in one netlink dump).
   - The C(ethtool) command on the managed node (6.1 or later).
 notes:
-  - Set the channel count first (M(vmnet.netkit.nic_channels)): table entries must be below the number of RX queues.
+  - Set the channel count first (M(vmnet.netkit.nic_channels)), since table entries must be below the number of RX queues.
   - A context used by an ntuple rule cannot be deleted; delete the rule first (M(vmnet.netkit.ntuple_rules)).
   - When a context had to be recreated under a new id, run M(vmnet.netkit.ntuple_rules) afterwards; it points
     the rules at the new id by name.
@@ -231,7 +231,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    backend = nic_service.make_backend(run_command=lambda argv: module.run_command(argv),
+    backend = nic_service.make_backend(run_command=module.run_command,
                                        ethtool=module.get_bin_path("ethtool"))
     try:
         result = nic_service.run_contexts(module.params, backend, check_mode=module.check_mode, diff=module._diff)

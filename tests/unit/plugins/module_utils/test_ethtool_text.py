@@ -80,8 +80,8 @@ def test_rxfh_text_all_versions(name):
 def test_rxfh_text_xfrm_versions():
     assert et.parse_rxfh(fixture("6.1/mlx5-x.txt"))["input_xfrm"] == {}
     assert et.parse_rxfh(fixture("6.14/nsim-x.txt"))["input_xfrm"] == {"symmetric-xor": False}
-    assert et.parse_rxfh(fixture("7.2/nsim-x.txt"))["input_xfrm"] == {"symmetric-xor": False,
-                                                                       "symmetric-or-xor": False}
+    xfrm = et.parse_rxfh(fixture("7.2/nsim-x.txt"))["input_xfrm"]
+    assert xfrm == {"symmetric-xor": False, "symmetric-or-xor": False}
 
 
 def test_rxfh_context_without_key():

@@ -43,8 +43,11 @@ class NoIoctl(object):
 
 @pytest.fixture
 def kernel(monkeypatch):
-    monkeypatch.setattr(nic_kernel.socket, "if_nametoindex", lambda dev: 7 if dev in ("eth0", "v0") else
-                        (_ for _ in ()).throw(OSError(19, "No such device")))
+    def if_nametoindex(dev):
+        if dev in ("eth0", "v0"):
+            return 7
+        raise OSError(19, "No such device")
+    monkeypatch.setattr(nic_kernel.socket, "if_nametoindex", if_nametoindex)
 
     def make(outputs):
         run = FakeRun(outputs)
