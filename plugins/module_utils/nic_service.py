@@ -191,8 +191,11 @@ def run_contexts(params, backend, check_mode=False, diff=False):
             except KernelError as e:
                 _learn_limit(store, new_record, state, actions, e, dev)
                 raise
-        after_state = backend.read(dev, context_ids=_record_ids(record) + [a.get("id") for a in actions if a.get("id")]
-                                   + [r.get("id") for r in results.values() if r.get("id")])
+        if actions:
+            after_state = backend.read(dev, context_ids=_record_ids(record) + [a.get("id") for a in actions if a.get("id")]
+                                       + [r.get("id") for r in results.values() if r.get("id")])
+        else:
+            after_state = state
         taken = set(v for v in names.values() if v)
         for n, act in enumerate(actions):
             if act["op"] != "context_create":
