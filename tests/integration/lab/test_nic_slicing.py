@@ -1,0 +1,198 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The four NIC slicing modules on the lab node's (patched) netdevsim NIC, through ansible-playbook.
+
+Create, change, remove; idempotence; check mode; a context recreated after the netdevsim device
+is deleted and created again; refusals (context in use, shrink cutting off used queues, features
+the second NIC or the kernel lacks).  Uses the ``lab_node`` fixture of this directory's conftest
+(skips when the lab is not available).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+import time
+import uuid
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+VENV_BIN = os.path.join(os.environ.get("VMNET_VENV", os.path.join(ROOT, ".venv")), "bin")
+
+
+@pytest.fixture(scope="module")
+def lab(request):
+    try:
+        node = request.getfixturevalue("lab_node")
+    except pytest.FixtureLookupError:
+        pytest.skip("the lab (tests/integration/lab/conftest.py lab_node fixture) is not available")
+    info = run(node, "nic_info", {"device": node.nic})
+    if info.get("failed"):
+        pytest.skip("nic_info failed on the lab NIC: %s" % info.get("msg"))
+    if not info["capabilities"]["contexts_supported"] or not info["capabilities"]["rules_supported"]:
+        pytest.skip("the lab NIC %s (%s) has no RSS contexts or ntuple rules (netdevsim not patched yet)"
+                    % (node.nic, info["driver"]))
+    clean(node)
+    yield node
+    clean(node)
+
+
+def run(node, module, args, check=False, diff=False):
+    """One task on lab-node; -> its registered result (failures included)."""
+    work = tempfile.mkdtemp(prefix="nic-lab-")
+    out = os.path.join(work, "result.json")
+    play = [{
+        "hosts": "lab-node",
+        "gather_facts": False,
+        "become": True,
+        "tasks": [
+            {"name": "run", "vmnet.netkit.%s" % module: args, "register": "r", "ignore_errors": True},
+            {"name": "save", "ansible.builtin.copy": {"content": "{{ r | to_json }}", "dest": out},
+             "delegate_to": "localhost", "become": False, "check_mode": False, "diff": False,
+             "vars": {"ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}"}},
+        ],
+    }]
+    book = os.path.join(work, "play.yml")
+    with open(book, "w") as f:
+        json.dump(play, f)
+    env = dict(os.environ)
+    env.update({"PATH": VENV_BIN + os.pathsep + env.get("PATH", ""),
+                "ANSIBLE_COLLECTIONS_PATH": os.path.join(ROOT, ".build", "collections"),
+                "ANSIBLE_HOST_KEY_CHECKING": "False", "ANSIBLE_NOCOLOR": "1"})
+    argv = [os.path.join(VENV_BIN, "ansible-playbook"), "-i", node.inventory, book]
+    if check:
+        argv.append("--check")
+    if diff:
+        argv.append("--diff")
+    p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, env=env,
+                       check=False)
+    if not os.path.exists(out):
+        raise AssertionError("ansible-playbook saved no result (rc=%s): %s %s"
+                             % (p.returncode, p.stdout[-3000:], p.stderr[-3000:]))
+    with open(out) as f:
+        return json.load(f)
+
+
+def ok(result):
+    assert not result.get("failed"), result.get("msg")
+    return result
+
+
+def clean(node):
+    run(node, "ntuple_rules", {"device": node.nic, "state": "deleted"})
+    run(node, "rss_contexts", {"device": node.nic, "state": "deleted"})
+    run(node, "nic_channels", {"device": node.nic, "combined": 16})
+
+
+def sh(node, cmd):
+    p = node.ssh(cmd)
+    return p.stdout if isinstance(p.stdout, str) else p.stdout.decode()
+
+
+SEED_CTX = {"default": {"start": 0, "equal": 14}, "contexts": [{"name": "vm1", "start": 14, "equal": 2}]}
+SEED_RULE = {"rules": [{"flow_type": "ip4", "dst_ip": "10.0.0.2", "context": "vm1"}]}
+
+
+def seed(node):
+    ch = ok(run(node, "nic_channels", {"device": node.nic, "combined": 16}))
+    ctx = ok(run(node, "rss_contexts", dict(SEED_CTX, device=node.nic)))
+    rules = ok(run(node, "ntuple_rules", dict(SEED_RULE, device=node.nic)))
+    return ch, ctx, rules
+
+
+def test_seed_scenario_then_idempotent(lab):
+    _ch, ctx, rules = seed(lab)
+    assert ctx["changed"] and isinstance(ctx["contexts"]["vm1"], int)
+    cid = ctx["contexts"]["vm1"]
+    assert rules["changed"] and rules["rules"][0]["context"] == cid
+    x = sh(lab, "ethtool -x %s context %d" % (lab.nic, cid))
+    assert " 14    15 " in x.replace("\n", " ") or "14     15" in x
+    n = sh(lab, "ethtool -n %s" % lab.nic)
+    assert "10.0.0.2" in n and ("RSS Context %d" % cid in n or "RSS Context ID: %d" % cid in n)
+    for module, args in (("nic_channels", {"combined": 16}), ("rss_contexts", SEED_CTX), ("ntuple_rules", SEED_RULE)):
+        r = ok(run(lab, module, dict(args, device=lab.nic)))
+        assert not r["changed"], (module, r["actions"])
+    info = ok(run(lab, "nic_info", {"device": lab.nic}))
+    assert info["context_names"] == {"vm1": cid} and info["rules"][0]["context_name"] == "vm1"
+    assert info["default"]["queues"] == "0-13" and info["default"]["configured"]
+
+
+def test_check_mode_changes_nothing(lab):
+    seed(lab)
+    before = sh(lab, "ethtool -x %s; ethtool -n %s" % (lab.nic, lab.nic))
+    r = ok(run(lab, "rss_contexts", {"device": lab.nic, "default": {"equal": 12},
+                                     "contexts": [{"name": "vm1", "start": 12, "equal": 4},
+                                                  {"name": "vm2", "start": 10, "equal": 1}]}, check=True, diff=True))
+    assert r["changed"] and r["contexts"]["vm2"] is None and any("unknown (null)" in n for n in r["notes"])
+    assert r["diff"]["after"]["default"]["queues"] == "0-11"
+    assert sh(lab, "ethtool -x %s; ethtool -n %s" % (lab.nic, lab.nic)) == before
+
+
+def test_change_in_place_and_shrink_refused(lab):
+    _c, ctx, _r = seed(lab)
+    cid = ctx["contexts"]["vm1"]
+    r = ok(run(lab, "rss_contexts", {"device": lab.nic, "default": {"equal": 12},
+                                     "contexts": [{"name": "vm1", "start": 12, "equal": 4}]}))
+    assert r["changed"] and r["contexts"]["vm1"] == cid
+    assert [a["op"] for a in r["actions"]] == ["default_set", "context_update"]
+    r = run(lab, "nic_channels", {"device": lab.nic, "combined": 8})
+    assert r.get("failed") and "would cut off queue(s) 8-15" in r["msg"] and "'vm1'" in r["msg"]
+    assert "combined:\t16" in sh(lab, "ethtool -l %s" % lab.nic).split("Current hardware settings:")[1]
+
+
+def test_context_in_use_refused(lab):
+    seed(lab)
+    r = run(lab, "rss_contexts", {"device": lab.nic, "state": "deleted", "contexts": [{"name": "vm1"}]})
+    assert r.get("failed") and "still used by ntuple rule(s)" in r["msg"]
+
+
+def test_recreated_after_device_recreated(lab):
+    _c, ctx, _r = seed(lab)
+    bus = sh(lab, "basename $(readlink -f /sys/class/net/%s/device)" % lab.nic).strip()
+    assert bus.startswith("netdevsim"), bus
+    nid = bus[len("netdevsim"):]
+    sh(lab, "echo %s > /sys/bus/netdevsim/del_device; echo '%s 1 16' > /sys/bus/netdevsim/new_device" % (nid, nid))
+    for _i in range(50):
+        if lab.ssh("ip link show %s" % lab.nic).returncode == 0:
+            break
+        time.sleep(0.2)
+    sh(lab, "ip link set %s up" % lab.nic)
+    r = ok(run(lab, "rss_contexts", dict(SEED_CTX, device=lab.nic)))
+    assert r["changed"] and isinstance(r["contexts"]["vm1"], int)
+    assert any("re-created" in n or "no longer exists" in n for n in r["notes"])
+    rules = ok(run(lab, "ntuple_rules", dict(SEED_RULE, device=lab.nic)))
+    assert rules["changed"] and rules["rules"][0]["context"] == r["contexts"]["vm1"]
+    assert not ok(run(lab, "rss_contexts", dict(SEED_CTX, device=lab.nic)))["changed"]
+    assert not ok(run(lab, "ntuple_rules", dict(SEED_RULE, device=lab.nic)))["changed"]
+
+
+def test_remove_in_reverse_order(lab):
+    seed(lab)
+    r = ok(run(lab, "ntuple_rules", dict(SEED_RULE, device=lab.nic, state="deleted")))
+    assert r["changed"] and r["rules"] == []
+    r = ok(run(lab, "rss_contexts", {"device": lab.nic, "state": "deleted"}))
+    assert r["changed"] and r["after"]["contexts"] == [] and not r["after"]["default"]["configured"]
+    assert not ok(run(lab, "rss_contexts", {"device": lab.nic, "state": "deleted"}))["changed"]
+    r = ok(run(lab, "nic_channels", {"device": lab.nic, "combined": 8}))
+    assert r["changed"]
+
+
+def test_second_nic_and_kernel_limits(lab):
+    info = ok(run(lab, "nic_info", {"device": lab.nic2}))
+    caps = info["capabilities"]
+    assert caps["kernel_version"] and caps["ethtool_version"]
+    assert caps["rss_netlink_dump"] == (tuple(int(x) for x in caps["kernel_version"].split(".")[:2]) >= (6, 12))
+    if not caps["contexts_supported"]:
+        r = run(lab, "rss_contexts", {"device": lab.nic2, "contexts": [{"name": "x", "start": 7, "equal": 1}]})
+        assert r.get("failed") and ("does not support additional RSS contexts" in r["msg"]
+                                    or "no RSS indirection table" in r["msg"])
+    if info["ntuple"] and info["ntuple"]["fixed"] and not info["ntuple"]["active"]:
+        r = run(lab, "ntuple_rules", {"device": lab.nic2, "rules": [{"flow_type": "ip4", "dst_ip": "10.0.0.9",
+                                                                     "queue": 1}]})
+        assert r.get("failed") and ("ntuple-filters: off [fixed]" in r["msg"] or "no ntuple rule table" in r["msg"])
+    r = run(lab, "nic_channels", {"device": lab.nic2, "combined": 99})
+    assert r.get("failed") and "exceeds the maximum" in r["msg"]
+    r = run(lab, "nic_info", {"device": "nope%s" % uuid.uuid4().hex[:4]})
+    assert r.get("failed") and "no network device named" in r["msg"]
