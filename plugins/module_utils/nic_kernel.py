@@ -165,9 +165,14 @@ class NicKernel(object):
                 st["sources"]["rss"] = "ioctl"
                 return
             return self._read_rss_text(st, context_ids)
+        st["sources"]["rss"] = "ioctl"
+        if not main["table"]:
+            # e.g. virtio_net without VIRTIO_NET_F_RSS: a hash function but no indirection table
+            st["rss"] = None
+            st["contexts_supported"] = False
+            return
         st["rss"] = {"indir_size": main["indir_size"], "key_size": main["key_size"],
                      "table": main["table"], "hfunc": main["hfunc"], "key": main["key"]}
-        st["sources"]["rss"] = "ioctl"
         # contexts supported?  ENOENT on an id nobody uses = yes; EOPNOTSUPP = no
         try:
             self._ioctl.rxfh(dev, UNUSED_CONTEXT_ID)
@@ -206,10 +211,14 @@ class NicKernel(object):
             st["contexts_supported"] = False
             return
         main = et.parse_rxfh(out)
-        st["rss"] = {"indir_size": len(main["table"]), "key_size": len(main["key"].split(":")) if main["key"] else 0,
-                     "table": main["table"], "hfunc": main["hfunc"], "key": main["key"]}
         if main["rings"] and not st["rx_rings"]:
             st["rx_rings"] = main["rings"]
+        if not main["table"]:
+            st["rss"] = None
+            st["contexts_supported"] = False
+            return
+        st["rss"] = {"indir_size": len(main["table"]), "key_size": len(main["key"].split(":")) if main["key"] else 0,
+                     "table": main["table"], "hfunc": main["hfunc"], "key": main["key"]}
         st["contexts_supported"] = None
         for cid in sorted(set(i for i in context_ids if i)):
             rc, out, err = self.run([self.ethtool(), "-x", dev, "context", str(cid)], check=False)

@@ -181,3 +181,8 @@ def test_argv_and_parser_round_trip():
     r = et.parse_ntuple(fixture("6.14/mlx5-n.txt"))["rules"][0]
     argv = et.ntuple_add_argv("ethtool", "eth0", r)
     assert argv[argv.index("dst-ip") + 1:argv.index("dst-ip") + 4] == ["10.0.1.0", "m", "0.0.0.255"]
+
+
+def test_rxfh_virtio_without_table():
+    r = et.parse_rxfh(fixture("6.1/virtio-x-noindir.txt"))
+    assert r["rings"] == 1 and r["table"] == [] and r["key"] is None and r["hfunc"] == "toeplitz"

@@ -120,3 +120,16 @@ def test_versions(kernel):
     k, _run = kernel({"--version": (0, fixture("6.1/version.txt"), "")})
     v = k.versions()
     assert v["ethtool"] == "6.1" and v["kernel"] == os.uname()[2]
+
+
+def test_text_reader_virtio_without_rss_table(kernel):
+    """Recorded from virtio_net without VIRTIO_NET_F_RSS: a hash function, no indirection table."""
+    k, _run = kernel({
+        "-l eth0": (0, fixture("6.1/virtio-l.txt"), ""),
+        "-k eth0": (0, fixture("6.1/veth-k.txt"), ""),
+        "-x eth0": (0, fixture("6.1/virtio-x-noindir.txt"), ""),
+        "-n eth0": (1, "", fixture("6.1/veth-n.stderr")),
+    })
+    st = k.read("eth0")
+    assert st["rss"] is None and st["contexts_supported"] is False and st["rx_rings"] == 1
+    assert st["channels"]["max"]["combined"] == 1
