@@ -111,7 +111,9 @@ def test_info_on_veth(netns):
     caps = r["capabilities"]
     assert caps["contexts_supported"] is False and caps["rules_supported"] is False
     assert caps["ethtool_version"] and caps["kernel_version"] == os.uname()[2]
-    assert caps["read_with"]["channels"] == "ioctl"
+    assert caps["read_with"]["channels"] == "ioctl" and caps["read_with"]["rules"] == "ioctl"
+    kernel = tuple(int(x) for x in os.uname()[2].split("-")[0].split(".")[:2])
+    assert caps["rss_netlink_dump"] == (kernel >= (6, 12))  # read from the ethtool genl family's ops
 
 
 def test_set_then_unchanged(netns):
