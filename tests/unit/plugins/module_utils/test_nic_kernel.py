@@ -133,3 +133,90 @@ def test_text_reader_virtio_without_rss_table(kernel):
     st = k.read("eth0")
     assert st["rss"] is None and st["contexts_supported"] is False and st["rx_rings"] == 1
     assert st["channels"]["max"]["combined"] == 1
+
+
+class KernelIoctl(object):
+    """SIOCETHTOOL answers of a context-capable NIC with contexts 1 and 3."""
+
+    def __init__(self, contexts_supported=True):
+        self.calls = []
+        self.contexts_supported = contexts_supported
+        self.tables = {0: [i % 14 for i in range(128)], 1: [14, 15] * 64, 3: [13] * 128}
+
+    def drvinfo(self, dev):
+        return {"driver": "mlx5_core"}
+
+    def channels(self, dev):
+        return {"max": {"rx": 0, "tx": 0, "other": 1, "combined": 64},
+                "current": {"rx": 0, "tx": 0, "other": 1, "combined": 16}}
+
+    def rx_rings(self, dev):
+        return 16
+
+    def feature(self, dev, name):
+        assert name == "rx-ntuple-filter"
+        return {"active": True, "fixed": False, "requested": True}
+
+    def rxfh(self, dev, ctx=0):
+        self.calls.append(ctx)
+        if ctx and not self.contexts_supported:
+            raise OSError(95, "Operation not supported")
+        if ctx not in self.tables:
+            raise OSError(2, "No such file or directory")
+        return {"context": ctx, "indir_size": 128, "key_size": 40, "hfunc": "toeplitz", "key": "6d:5a",
+                "table": self.tables[ctx]}
+
+    def rules(self, dev):
+        return {"rules": [], "table_size": 1024, "driver_picks_location": False}
+
+    def close(self):
+        pass
+
+
+class KernelGenl(object):
+    def __init__(self, dump):
+        self.dump = dump
+
+    def rss_dump_supported(self):
+        return self.dump
+
+    def rss_contexts(self, dev):
+        return [{"device": dev, "context": 0, "table": [0], "hfunc": "toeplitz", "key": None},
+                {"device": dev, "context": 1, "table": [14, 15] * 64, "hfunc": "toeplitz", "key": None},
+                {"device": dev, "context": 3, "table": [13] * 128, "hfunc": "toeplitz", "key": None}]
+
+    def close(self):
+        pass
+
+
+def _kernel_reader(monkeypatch, dump, contexts_supported=True):
+    monkeypatch.setattr(nic_kernel.socket, "if_nametoindex", lambda dev: 3)
+    run = FakeRun({})
+    k = nic_kernel.NicKernel(run_command=run, ethtool="/usr/sbin/ethtool")
+    k._ioctl = KernelIoctl(contexts_supported)
+    k._genl = KernelGenl(dump)
+    return k, run
+
+
+def test_kernel_reader_dump_no_process(monkeypatch):
+    k, run = _kernel_reader(monkeypatch, dump=True)
+    st = k.read("eth0", context_ids=[1])
+    assert sorted(st["contexts"]) == [1, 3] and st["rss_dump"] and st["contexts_supported"]
+    assert st["sources"]["contexts"] == "netlink RSS_GET dump"
+    assert k._ioctl.calls == [0, nic_kernel.UNUSED_CONTEXT_ID]  # no per-context ioctl
+    assert run.calls == []                                         # and no process
+
+
+def test_kernel_reader_probe_before_612_no_process(monkeypatch):
+    k, run = _kernel_reader(monkeypatch, dump=False)
+    st = k.read("eth0", context_ids=[100])
+    assert sorted(st["contexts"]) == [1, 3] and not st["rss_dump"]
+    assert 100 in k._ioctl.calls and 64 in k._ioctl.calls
+    assert run.calls == []
+
+
+def test_kernel_reader_no_contexts(monkeypatch):
+    k, run = _kernel_reader(monkeypatch, dump=True, contexts_supported=False)
+    st = k.read("eth0")
+    assert st["contexts_supported"] is False and st["contexts"] == {} and st["rss"]["indir_size"] == 128
+    assert run.calls == []
