@@ -13,7 +13,7 @@ boot-time re-apply with saved parameters.
 from __future__ import annotations
 
 from ansible_collections.vmnet.netkit.plugins.module_utils import nic_diff
-from ansible_collections.vmnet.netkit.plugins.module_utils.errors import KernelError, ValidationError
+from ansible_collections.vmnet.netkit.plugins.module_utils.errors import KernelError, NetkitError, ValidationError
 from ansible_collections.vmnet.netkit.plugins.module_utils.nic_kernel import NicKernel
 from ansible_collections.vmnet.netkit.plugins.module_utils.nic_model import (
     CHANNEL_KINDS,
@@ -119,6 +119,20 @@ def rules_view(state, record=None, extra_names=None):
 
 
 # ---------------------------------------------------------------- nic_channels
+
+def run_from_module(module, run, **kwargs):
+    """Run one service function for an AnsibleModule and exit with its result.
+
+    The module object is only used through duck typing (params, run_command,
+    get_bin_path, fail_json, exit_json), so this file keeps no Ansible import.
+    """
+    backend = make_backend(run_command=module.run_command, ethtool=module.get_bin_path("ethtool"))
+    try:
+        result = run(module.params, backend, **kwargs)
+    except NetkitError as err:
+        module.fail_json(msg=str(err), device=module.params["device"], **err.details)
+    module.exit_json(**result)
+
 
 def run_channels(params, backend, check_mode=False, diff=False):
     dev = params["device"]

@@ -127,7 +127,6 @@ capabilities:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.vmnet.netkit.plugins.module_utils import nic_service
-from ansible_collections.vmnet.netkit.plugins.module_utils.errors import NetkitError
 
 
 def main():
@@ -135,13 +134,7 @@ def main():
         argument_spec=dict(device=dict(type="str", required=True)),
         supports_check_mode=True,
     )
-    backend = nic_service.make_backend(run_command=module.run_command,
-                                       ethtool=module.get_bin_path("ethtool"))
-    try:
-        result = nic_service.run_info(module.params, backend)
-    except NetkitError as err:
-        module.fail_json(msg=str(err), device=module.params["device"], **err.details)
-    module.exit_json(**result)
+    nic_service.run_from_module(module, nic_service.run_info)
 
 
 if __name__ == "__main__":

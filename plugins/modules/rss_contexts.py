@@ -205,7 +205,6 @@ notes:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.vmnet.netkit.plugins.module_utils import nic_service
-from ansible_collections.vmnet.netkit.plugins.module_utils.errors import NetkitError
 
 TABLE_OPTIONS = dict(
     start=dict(type="int", default=0),
@@ -231,13 +230,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    backend = nic_service.make_backend(run_command=module.run_command,
-                                       ethtool=module.get_bin_path("ethtool"))
-    try:
-        result = nic_service.run_contexts(module.params, backend, check_mode=module.check_mode, diff=module._diff)
-    except NetkitError as err:
-        module.fail_json(msg=str(err), device=module.params["device"], **err.details)
-    module.exit_json(**result)
+    nic_service.run_from_module(module, nic_service.run_contexts, check_mode=module.check_mode, diff=module._diff)
 
 
 if __name__ == "__main__":
