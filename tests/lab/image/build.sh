@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Builds the lab node's disk image from Debian packages, without loop mounts:
+#   debootstrap trixie into a directory -> kernels, headers, our netdevsim
+#   (built here, on the host, against each guest kernel) -> mkfs.ext4 -d.
+# Usage: build.sh OUTDIR   (OUTDIR gets disk.raw, vmlinuz-*, initrd.img-*, kernels.txt)
+# The guest's own APT sources are the private configuration for the trixie
+# suites; the host's package sources are never touched.
+set -euo pipefail
+OUT=$1
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/../../.." && pwd)
+MIRROR=${VMNET_LAB_MIRROR:-http://deb.debian.org/debian}
+WORK=$(mktemp -d "${OUT%/}.work.XXXXXX")
+ROOTFS=$WORK/root
+mounted=()
+
+cleanup() {
+    local m
+    for ((i=${#mounted[@]}-1; i>=0; i--)); do
+        m=${mounted[$i]}
+        umount -l "$m" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+step() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
+
+in_root() { LC_ALL=C.UTF-8 DEBIAN_FRONTEND=noninteractive chroot "$ROOTFS" "$@"; }
+
+step "debootstrap trixie (minbase) into $ROOTFS"
+debootstrap --variant=minbase \
+    --include="$(paste -sd, "$HERE/packages.txt")" \
+    trixie "$ROOTFS" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 \
+    || { tail -n 30 "$WORK/debootstrap.log" >&2; exit 1; }
+
+for fs in proc sys dev; do
+    mount --bind "/$fs" "$ROOTFS/$fs"
+    mounted+=("$ROOTFS/$fs")
+done
+
+step "guest configuration (APT sources, initramfs, units)"
+cp -a "$HERE/rootfs/." "$ROOTFS/"
+sed -i "s#@MIRROR@#$MIRROR#" "$ROOTFS/etc/apt/sources.list.d/debian.sources"
+rm -f "$ROOTFS/etc/apt/sources.list"
+echo lab-node >"$ROOTFS/etc/hostname"
+printf '127.0.0.1 localhost\n127.0.1.1 lab-node\n' >"$ROOTFS/etc/hosts"
+printf '/dev/vda / ext4 rw,relatime 0 1\n' >"$ROOTFS/etc/fstab"
+in_root apt-get update -q >"$WORK/apt.log" 2>&1 || { tail -n 30 "$WORK/apt.log" >&2; exit 1; }
+
+step "kernels: trixie-backports 7.x and trixie 6.12, with headers and sources"
+# Both versions stay installed; the lab picks one with -kernel at boot.
+in_root apt-get install -y -q --no-install-recommends \
+    linux-image-amd64/trixie linux-headers-amd64/trixie >>"$WORK/apt.log" 2>&1 \
+    || { tail -n 30 "$WORK/apt.log" >&2; exit 1; }
+in_root apt-get install -y -q --no-install-recommends -t trixie-backports \
+    linux-image-amd64 linux-headers-amd64 >>"$WORK/apt.log" 2>&1 \
+    || { tail -n 30 "$WORK/apt.log" >&2; exit 1; }
+
+: >"$OUT/kernels.txt.new"
+for kdir in "$ROOTFS"/lib/modules/*; do
+    kv=${kdir##*/}
+    series=$(echo "$kv" | cut -d. -f1,2)
+    step "netdevsim for $kv (linux-source-$series + kernel/netdevsim/$series)"
+    in_root apt-get install -y -q --no-install-recommends "linux-source-$series" >>"$WORK/apt.log" 2>&1 \
+        || { tail -n 30 "$WORK/apt.log" >&2; exit 1; }
+    src=$WORK/netdevsim-$kv
+    mkdir -p "$src"
+    tar -xaf "$ROOTFS/usr/src/linux-source-$series.tar.xz" -C "$src" --strip-components=4 \
+        "linux-source-$series/drivers/net/netdevsim"
+    if [ -d "$REPO/kernel/netdevsim/$series" ]; then
+        for p in "$REPO/kernel/netdevsim/$series"/*.patch; do
+            [ -e "$p" ] || continue
+            patch -d "$src" -p4 --quiet --forward <"$p"
+        done
+    fi
+    mkdir -p "$ROOTFS/build"
+    rm -rf "$ROOTFS/build/netdevsim"
+    cp -a "$src" "$ROOTFS/build/netdevsim"
+    in_root make -s -C "/lib/modules/$kv/build" M=/build/netdevsim CONFIG_NETDEVSIM=m modules \
+        >"$WORK/netdevsim-$kv.log" 2>&1 || { tail -n 40 "$WORK/netdevsim-$kv.log" >&2; exit 1; }
+    install -D -m 0644 "$ROOTFS/build/netdevsim/netdevsim.ko" \
+        "$ROOTFS/lib/modules/$kv/updates/netdevsim.ko"
+    in_root depmod "$kv"
+    in_root apt-get purge -y -q "linux-source-$series" >>"$WORK/apt.log" 2>&1
+    rm -rf "$ROOTFS/build/netdevsim"
+    echo "$kv" >>"$OUT/kernels.txt.new"
+done
+
+if [ -d "$HERE/programs" ]; then
+    step "test programs"
+    mkdir -p "$ROOTFS/build/programs"
+    cp -a "$HERE/programs/." "$ROOTFS/build/programs/"
+    in_root make -s -C /build/programs install >"$WORK/programs.log" 2>&1 \
+        || { tail -n 40 "$WORK/programs.log" >&2; exit 1; }
+    rm -rf "$ROOTFS/build/programs"
+fi
+
+step "trim and finalise"
+in_root systemctl enable vmnet-lab-key.service vmnet-lab-nic.service >/dev/null 2>&1
+in_root systemctl mask apt-daily.timer apt-daily-upgrade.timer e2scrub_reap.service \
+    systemd-timesyncd.service fstrim.timer >/dev/null 2>&1 || true
+in_root apt-get clean
+in_root ssh-keygen -A >/dev/null
+rm -rf "$ROOTFS"/var/lib/apt/lists/* "$ROOTFS"/usr/share/doc/* "$ROOTFS"/usr/share/man/*
+for m in "${mounted[@]}"; do umount -l "$m"; done
+mounted=()
+
+for k in "$ROOTFS"/boot/vmlinuz-*; do
+    cp "$k" "$OUT/"
+    cp "$ROOTFS/boot/initrd.img-${k##*/vmlinuz-}" "$OUT/"
+done
+step "mkfs.ext4 -d (no loop mount)"
+mkfs.ext4 -q -F -L lab-root -d "$ROOTFS" "$OUT/disk.raw.new" 4G
+mv "$OUT/disk.raw.new" "$OUT/disk.raw"
+mv "$OUT/kernels.txt.new" "$OUT/kernels.txt"
+step "image ready in $OUT"
