@@ -69,6 +69,7 @@ for kdir in "$ROOTFS"/lib/modules/*; do
     mkdir -p "$src"
     tar -xaf "$ROOTFS/usr/src/linux-source-$series.tar.xz" -C "$src" --strip-components=4 \
         "linux-source-$series/drivers/net/netdevsim"
+    cp "$REPO"/kernel/netdevsim/src/* "$src/"
     if [ -d "$REPO/kernel/netdevsim/$series" ]; then
         for p in "$REPO/kernel/netdevsim/$series"/*.patch; do
             [ -e "$p" ] || continue

@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * netdevsim: RSS table, RSS contexts and ntuple rules (rss.c).
+ * Included by netdevsim.h; NSIM_RSS_ETHTOOL_OPS goes into nsim_ethtool_ops.
+ */
+#ifndef _NETDEVSIM_RSS_H
+#define _NETDEVSIM_RSS_H
+
+#include <linux/ethtool.h>
+#include <linux/list.h>
+#include <linux/netdevice.h>
+#include <linux/version.h>
+
+/* Table and key sizes of a ConnectX-class NIC (mlx5 uses 40-byte keys). */
+#define NSIM_RSS_INDIR_SIZE	128
+#define NSIM_RSS_KEY_SIZE	40
+/* Context ids 1..15, like mlx5 (MLX5E_MAX_NUM_RSS = 16 including context 0). */
+#define NSIM_RSS_MAX_CONTEXTS	16
+/* Size of the ntuple rule table (locations 0..NSIM_NTUPLE_MAX_RULES-1). */
+#define NSIM_NTUPLE_MAX_RULES	1024
+
+struct netdevsim;
+
+struct nsim_rss {
+	u32 indir[NSIM_RSS_INDIR_SIZE];
+	u8 key[NSIM_RSS_KEY_SIZE];
+	u8 hfunc;
+	struct list_head rules;
+	u32 rule_count;
+};
+
+void nsim_rss_init(struct netdevsim *ns);
+void nsim_rss_fini(struct netdevsim *ns);
+void nsim_rss_channels_changed(struct netdevsim *ns);
+void nsim_rss_features_changed(struct netdevsim *ns, netdev_features_t features);
+
+u32 nsim_get_rxfh_indir_size(struct net_device *dev);
+u32 nsim_get_rxfh_key_size(struct net_device *dev);
+int nsim_get_rxfh(struct net_device *dev, struct ethtool_rxfh_param *rxfh);
+int nsim_set_rxfh(struct net_device *dev, struct ethtool_rxfh_param *rxfh,
+		  struct netlink_ext_ack *extack);
+int nsim_create_rxfh_context(struct net_device *dev, struct ethtool_rxfh_context *ctx,
+			     const struct ethtool_rxfh_param *rxfh,
+			     struct netlink_ext_ack *extack);
+int nsim_modify_rxfh_context(struct net_device *dev, struct ethtool_rxfh_context *ctx,
+			     const struct ethtool_rxfh_param *rxfh,
+			     struct netlink_ext_ack *extack);
+int nsim_remove_rxfh_context(struct net_device *dev, struct ethtool_rxfh_context *ctx,
+			     u32 rss_context, struct netlink_ext_ack *extack);
+int nsim_get_rxnfc(struct net_device *dev, struct ethtool_rxnfc *info, u32 *rule_locs);
+int nsim_set_rxnfc(struct net_device *dev, struct ethtool_rxnfc *info);
+
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 19, 0)
+u32 nsim_get_rx_ring_count(struct net_device *dev);
+#define NSIM_RSS_RING_COUNT_OP	.get_rx_ring_count = nsim_get_rx_ring_count,
+#else
+#define NSIM_RSS_RING_COUNT_OP
+#endif
+
+#define NSIM_RSS_ETHTOOL_OPS						\
+	.rxfh_per_ctx_key	= 1,					\
+	.rxfh_max_num_contexts	= NSIM_RSS_MAX_CONTEXTS,		\
+	.rxfh_indir_space	= NSIM_RSS_INDIR_SIZE,			\
+	.get_rxfh_indir_size	= nsim_get_rxfh_indir_size,		\
+	.get_rxfh_key_size	= nsim_get_rxfh_key_size,		\
+	.get_rxfh		= nsim_get_rxfh,			\
+	.set_rxfh		= nsim_set_rxfh,			\
+	.create_rxfh_context	= nsim_create_rxfh_context,		\
+	.modify_rxfh_context	= nsim_modify_rxfh_context,		\
+	.remove_rxfh_context	= nsim_remove_rxfh_context,		\
+	.get_rxnfc		= nsim_get_rxnfc,			\
+	.set_rxnfc		= nsim_set_rxnfc,			\
+	NSIM_RSS_RING_COUNT_OP
+
+#endif /* _NETDEVSIM_RSS_H */

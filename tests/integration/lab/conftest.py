@@ -1,0 +1,103 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The lab tier's fixtures: a booted lab node (tests/lab/lab) per kernel, shared by the session.
+
+``lab_node`` is the default node (trixie-backports 7.x kernel); ``lab_node_612`` the trixie 6.12
+one. Each is booted once per test session under its own lab name and stopped at the end (set
+VMNET_LAB_KEEP=1 to leave them running for a closer look). VMNET_LAB_INVENTORY=<path> uses a lab
+that is already up instead of booting one. The tier is skipped, with the reason, only where the
+lab cannot run at all (no qemu, not root); a lab that fails to boot is an error, not a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+from importlib.machinery import SourceFileLoader
+from importlib.util import module_from_spec, spec_from_loader
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def _load_lab_cli():
+    loader = SourceFileLoader("vmnet_lab_cli", str(REPO / "tests/lab/lab"))
+    module = module_from_spec(spec_from_loader(loader.name, loader))
+    loader.exec_module(module)
+    return module
+
+
+LAB = _load_lab_cli()
+
+
+class LabNode:
+    """A running lab node as the tests see it."""
+
+    def __init__(self, inventory: Path):
+        self.inventory = str(inventory)
+        fields = _inventory_fields(inventory)
+        self.port = fields["ansible_port"]
+        self.key = fields["ansible_ssh_private_key_file"]
+        self.nic = fields["lab_nic"]
+        self.nic2 = fields["lab_nic2"]
+        self.kernel = fields["lab_kernel"]
+
+    def ssh(self, command: str, timeout: float = 600) -> subprocess.CompletedProcess:
+        argv = ["ssh", *LAB.SSH_OPTIONS, "-i", self.key, "-p", self.port, "root@127.0.0.1", "--", command]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+
+    def sh(self, command: str) -> str:
+        """Run a command that must succeed; -> its stdout."""
+        result = self.ssh(command)
+        assert result.returncode == 0, f"{command!r} failed on the lab node: {result.stderr}{result.stdout}"
+        return result.stdout
+
+
+def _inventory_fields(inventory: Path) -> dict:
+    for line in inventory.read_text().splitlines():
+        if line.startswith("lab-node "):
+            return dict(part.split("=", 1) for part in shlex.split(line)[1:])
+    raise AssertionError(f"no lab-node line in {inventory}")
+
+
+def _why_lab_cannot_run() -> str | None:
+    if not shutil.which("qemu-system-x86_64"):
+        return "qemu-system-x86_64 is not installed (scripts/setup installs it)"
+    if os.geteuid() != 0 and not LAB.image_dir().joinpath("disk.raw").exists():
+        return "building the lab image needs root (debootstrap, chroot) and no image is cached"
+    return None
+
+
+def _boot(name: str, kernel: str):
+    reason = _why_lab_cannot_run()
+    if reason:
+        pytest.skip(f"lab tier skipped: {reason}")
+    lab = LAB.Lab(name)
+    try:
+        inventory = lab.up(kernel)
+    except LAB.LabError as err:
+        pytest.fail(f"the lab node ({kernel}) did not come up: {err}")
+    try:
+        yield LabNode(inventory)
+    finally:
+        if not os.environ.get("VMNET_LAB_KEEP"):
+            lab.down()
+
+
+@pytest.fixture(scope="session")
+def lab_node():
+    given = os.environ.get("VMNET_LAB_INVENTORY")
+    if given:
+        yield LabNode(Path(given))
+        return
+    yield from _boot("pytest", "7")
+
+
+@pytest.fixture(scope="session")
+def lab_node_612():
+    yield from _boot("pytest-612", "6.12")
+
+
