@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 def _load_lab_cli():
-    loader = SourceFileLoader("vmnet_lab_cli", str(REPO / "tests/lab/lab"))
+    loader = SourceFileLoader("vmnet_lab_cli", str(REPO / "tests/lab/lab.py"))
     module = module_from_spec(spec_from_loader(loader.name, loader))
     loader.exec_module(module)
     return module
@@ -47,7 +47,7 @@ class LabNode:
 
     def ssh(self, command: str, timeout: float = 600) -> subprocess.CompletedProcess:
         argv = ["ssh", *LAB.SSH_OPTIONS, "-i", self.key, "-p", self.port, "root@127.0.0.1", "--", command]
-        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
 
     def sh(self, command: str) -> str:
         """Run a command that must succeed; -> its stdout."""
@@ -99,5 +99,3 @@ def lab_node():
 @pytest.fixture(scope="session")
 def lab_node_612():
     yield from _boot("pytest-612", "6.12")
-
-

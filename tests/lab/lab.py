@@ -1,0 +1,368 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The lab node: a Debian trixie guest in qemu (TCG) with netdevsim NICs.
+
+  lab up [--kernel 7|6.12] [--name NAME]   build the image if needed, boot, wait
+                                           for SSH, print the inventory's path
+  lab ssh [--name NAME] -- CMD...          run a command on the node
+  lab reboot [--name NAME]                 reboot the guest (same disk overlay)
+  lab down [--name NAME]                   stop the node; nothing is left running
+  lab status [--name NAME]                 say whether the node runs
+  lab info [--name NAME]                   the running node as JSON (port, key, NICs, ...)
+  lab build                                build (or find) the cached image
+
+The image is cached outside the repository under $VMNET_LAB_CACHE (default
+~/.cache/vmnet-netkit/lab), keyed by a hash of its recipe (tests/lab/image and
+kernel/netdevsim); a changed recipe builds a new one. The disk runs in
+snapshot mode: every `up` starts from the clean image, and a guest reboot
+keeps the changes until `down`.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+RECIPE_DIRS = [REPO / "tests/lab/image", REPO / "kernel/netdevsim"]
+CACHE = Path(os.environ.get("VMNET_LAB_CACHE", Path.home() / ".cache/vmnet-netkit/lab"))
+KERNEL_SERIES = {"7": "7.", "6.12": "6.12."}
+BOOT_TIMEOUT = int(os.environ.get("VMNET_LAB_BOOT_TIMEOUT", "300"))
+MEMORY = os.environ.get("VMNET_LAB_MEMORY", "2048")
+SSH_OPTIONS = [
+    "-o", "BatchMode=yes",
+    "-o", "StrictHostKeyChecking=no",
+    "-o", "UserKnownHostsFile=/dev/null",
+    "-o", "LogLevel=ERROR",
+    "-o", "ConnectTimeout=5",
+]
+
+
+class LabError(Exception):
+    """A lab operation failed; the message says what and how to look closer."""
+
+
+def say(message: str) -> None:
+    print(f"lab: {message}", file=sys.stderr, flush=True)
+
+
+def recipe_hash() -> str:
+    digest = hashlib.sha256()
+    for top in RECIPE_DIRS:
+        if not top.exists():
+            continue
+        for path in sorted(p for p in top.rglob("*") if p.is_file()):
+            digest.update(str(path.relative_to(REPO)).encode() + b"\0")
+            digest.update(oct(path.stat().st_mode & 0o111).encode())
+            digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def image_dir() -> Path:
+    return CACHE / "images" / recipe_hash()
+
+
+def build_image() -> Path:
+    """Return the cached image directory, building it first if it is missing."""
+    target = image_dir()
+    if (target / "disk.raw").exists() and (target / "kernels.txt").exists():
+        return target
+    if os.geteuid() != 0:
+        raise LabError("building the lab image needs root (debootstrap and chroot); run once as root")
+    for tool in ("debootstrap", "mkfs.ext4", "patch"):
+        if not shutil.which(tool) and not Path("/usr/sbin", tool).exists():
+            raise LabError(f"building the lab image needs {tool}; scripts/setup installs it")
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / "build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (target / "disk.raw").exists():
+            return target
+        target.mkdir(parents=True, exist_ok=True)
+        say(f"building the lab image in {target} (a few minutes, once per recipe)")
+        started = time.monotonic()
+        result = subprocess.run(["bash", str(REPO / "tests/lab/image/build.sh"), str(target)])
+        if result.returncode != 0:
+            shutil.rmtree(target, ignore_errors=True)
+            raise LabError("the lab image build failed (its log is above)")
+        (target / "build-seconds").write_text(f"{time.monotonic() - started:.0f}\n")
+        say(f"image built in {time.monotonic() - started:.0f} s")
+        prune_old_images(keep=target)
+    return target
+
+
+def prune_old_images(keep: Path) -> None:
+    for old in (CACHE / "images").iterdir():
+        if old != keep and old.is_dir() and not old.name.endswith(".work"):
+            shutil.rmtree(old, ignore_errors=True)
+
+
+class Lab:
+    """One running lab node, its state kept in a directory of its own."""
+
+    def __init__(self, name: str):
+        if not name.replace("-", "").replace("_", "").isalnum():
+            raise LabError(f"--name must be letters, digits, '-' or '_', got {name!r}")
+        self.name = name
+        self.state = CACHE / "run" / name
+
+    # -- state ---------------------------------------------------------------
+    def _read(self, key: str) -> str | None:
+        path = self.state / key
+        return path.read_text().strip() if path.exists() else None
+
+    @property
+    def pid(self) -> int | None:
+        value = self._read("pid")
+        return int(value) if value else None
+
+    def running(self) -> bool:
+        pid = self.pid
+        if not pid:
+            return False
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return False
+        return f"vmnet-lab-{self.name}".encode() in cmdline
+
+    @property
+    def inventory(self) -> Path:
+        return self.state / "inventory.ini"
+
+    # -- commands ------------------------------------------------------------
+    def ssh_argv(self, command: list[str]) -> list[str]:
+        port = self._read("port")
+        if not port:
+            raise LabError(f"lab {self.name!r} is not up; run: tests/lab/lab up --name {self.name}")
+        return ["ssh", *SSH_OPTIONS, "-i", str(self.state / "id_ed25519"), "-p", port,
+                "root@127.0.0.1", "--", *command]
+
+    def ssh(self, command: list[str], timeout: float = 600) -> subprocess.CompletedProcess:
+        return subprocess.run(self.ssh_argv(command), capture_output=True, text=True, timeout=timeout)
+
+    def up(self, kernel: str) -> Path:
+        if kernel not in KERNEL_SERIES:
+            raise LabError(f"--kernel must be one of {', '.join(KERNEL_SERIES)}, got {kernel!r}")
+        if self.running():
+            if self._read("kernel-choice") != kernel:
+                raise LabError(f"lab {self.name!r} already runs kernel {self._read('kernel-choice')}; "
+                               f"run tests/lab/lab down --name {self.name} first")
+            if self.ssh(["true"], timeout=30).returncode == 0:
+                return self.inventory
+            self.down()
+        self.down()  # leftovers of a failed run
+        image = build_image()
+        kernels = (image / "kernels.txt").read_text().split()
+        release = next((k for k in kernels if k.startswith(KERNEL_SERIES[kernel])), None)
+        if release is None:
+            raise LabError(f"the lab image has no {kernel} kernel (it has {', '.join(kernels)})")
+        self.state.mkdir(parents=True, exist_ok=True)
+        key = self.state / "id_ed25519"
+        for old in (key, key.with_suffix(".pub")):
+            old.unlink(missing_ok=True)
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"vmnet-lab-{self.name}",
+                        "-f", str(key)], check=True)
+        pubkey = base64.b64encode((self.state / "id_ed25519.pub").read_bytes()).decode()
+        (self.state / "kernel-choice").write_text(kernel)
+        (self.state / "kernel").write_text(release)
+        started = time.monotonic()
+        for _attempt in range(3):
+            port = free_port()
+            (self.state / "port").write_text(str(port))
+            argv = qemu_argv(self.name, image, release, port, pubkey, self.state)
+            result = subprocess.run(argv, capture_output=True, text=True)
+            if result.returncode == 0:
+                break
+            if "hostfwd" not in result.stderr:
+                raise LabError(f"qemu failed to start: {result.stderr.strip()}")
+        else:
+            raise LabError(f"qemu could not forward a port: {result.stderr.strip()}")
+        try:
+            self._wait_for_ssh(started)
+            nics = self._wait_for_nics()
+        except BaseException:
+            self._show_console()
+            self.down()
+            raise
+        booted = time.monotonic() - started
+        (self.state / "boot-seconds").write_text(f"{booted:.1f}\n")
+        say(f"lab {self.name!r} up in {booted:.0f} s: kernel {release}, port {port}, NICs {nics}")
+        self._write_inventory(port, release, nics)
+        return self.inventory
+
+    def _wait_for_ssh(self, started: float) -> None:
+        deadline = started + BOOT_TIMEOUT
+        while time.monotonic() < deadline:
+            if not self.running():
+                raise LabError("qemu exited during boot")
+            try:
+                if self.ssh(["true"], timeout=20).returncode == 0:
+                    return
+            except subprocess.TimeoutExpired:
+                pass
+            time.sleep(2)
+        raise LabError(f"no SSH on the lab node after {BOOT_TIMEOUT} s (VMNET_LAB_BOOT_TIMEOUT)")
+
+    def _wait_for_nics(self) -> dict[str, str]:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            result = self.ssh(["cat", "/run/vmnet-lab/nics"], timeout=30)
+            if result.returncode == 0 and result.stdout.strip():
+                return dict(line.split() for line in result.stdout.splitlines() if line.strip())
+            time.sleep(1)
+        status = self.ssh(["systemctl", "status", "--no-pager", "vmnet-lab-nic.service"], timeout=30)
+        raise LabError(f"the lab NICs did not appear:\n{status.stdout}{status.stderr}")
+
+    def _write_inventory(self, port: int, release: str, nics: dict[str, str]) -> None:
+        key = self.state / "id_ed25519"
+        ssh_args = " ".join(SSH_OPTIONS[:-2])
+        fields = [
+            "lab-node",
+            "ansible_host=127.0.0.1",
+            f"ansible_port={port}",
+            "ansible_user=root",
+            f"ansible_ssh_private_key_file={key}",
+            f"ansible_ssh_common_args='{ssh_args}'",
+            "ansible_python_interpreter=/usr/bin/python3",
+            f"lab_kernel={release}",
+            *(f"{k}={v}" for k, v in sorted(nics.items())),
+        ]
+        self.inventory.write_text("[lab]\n" + " ".join(fields) + "\n")
+
+    def _show_console(self) -> None:
+        console = self.state / "console.log"
+        if console.exists():
+            lines = console.read_text(errors="replace").splitlines()[-40:]
+            say(f"last console lines of lab {self.name!r} ({console}):")
+            print("\n".join(lines), file=sys.stderr)
+
+    def info(self) -> dict:
+        if not self.running():
+            raise LabError(f"lab {self.name!r} is not up")
+        fields = {}
+        for line in self.inventory.read_text().splitlines():
+            if line.startswith("lab-node "):
+                fields = dict(part.split("=", 1) for part in shlex.split(line)[1:])
+        return {
+            "name": self.name,
+            "inventory": str(self.inventory),
+            "address": "127.0.0.1",
+            "port": int(fields["ansible_port"]),
+            "user": "root",
+            "identity_file": fields["ansible_ssh_private_key_file"],
+            "kernel": fields["lab_kernel"],
+            "nics": {k: v for k, v in fields.items() if k.startswith("lab_nic")},
+        }
+
+    def reboot(self) -> None:
+        if not self.running():
+            raise LabError(f"lab {self.name!r} is not up")
+        before = self.ssh(["cat", "/proc/sys/kernel/random/boot_id"], timeout=30).stdout.strip()
+        self.ssh(["systemctl", "reboot"], timeout=30)
+        started = time.monotonic()
+        deadline = started + BOOT_TIMEOUT
+        while time.monotonic() < deadline:
+            time.sleep(2)
+            try:
+                now = self.ssh(["cat", "/proc/sys/kernel/random/boot_id"], timeout=20)
+            except subprocess.TimeoutExpired:
+                continue
+            if now.returncode == 0 and now.stdout.strip() not in ("", before):
+                self._wait_for_nics()
+                say(f"lab {self.name!r} rebooted in {time.monotonic() - started:.0f} s")
+                return
+        self._show_console()
+        raise LabError(f"the lab node did not come back within {BOOT_TIMEOUT} s")
+
+    def down(self) -> None:
+        pid = self.pid
+        if pid and self.running():
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(50):
+                if not self.running():
+                    break
+                time.sleep(0.2)
+            else:
+                os.kill(pid, signal.SIGKILL)
+        for leftover in ("pid", "port"):
+            (self.state / leftover).unlink(missing_ok=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def qemu_argv(name: str, image: Path, release: str, port: int, pubkey: str, state: Path) -> list[str]:
+    return [
+        "qemu-system-x86_64",
+        "-name", f"vmnet-lab-{name}",
+        "-accel", "tcg,thread=multi",
+        "-cpu", "max",
+        "-smp", "2",
+        "-m", MEMORY,
+        "-nodefaults",
+        "-display", "none",
+        "-serial", f"file:{state / 'console.log'}",
+        "-kernel", str(image / f"vmlinuz-{release}"),
+        "-initrd", str(image / f"initrd.img-{release}"),
+        "-append", f"root=/dev/vda rw console=ttyS0 net.ifnames=1 vmnet.ssh_key={pubkey}",
+        "-drive", f"file={image / 'disk.raw'},if=virtio,format=raw,snapshot=on",
+        # restrict=on: the guest reaches nothing; only the forwarded SSH port reaches it.
+        "-netdev", f"user,id=mgmt,restrict=on,hostfwd=tcp:127.0.0.1:{port}-:22",
+        "-device", "virtio-net-pci,netdev=mgmt",
+        "-pidfile", str(state / "pid"),
+        "-daemonize",
+    ]
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="lab", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for command in ("up", "ssh", "reboot", "down", "status", "info", "build"):
+        p = sub.add_parser(command)
+        p.add_argument("--name", default=os.environ.get("VMNET_LAB_NAME", "default"))
+        if command == "up":
+            p.add_argument("--kernel", default=os.environ.get("VMNET_LAB_KERNEL", "7"),
+                           help="7 (trixie-backports, default) or 6.12 (trixie)")
+        if command == "ssh":
+            p.add_argument("cmd", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "build":
+            print(build_image())
+            return 0
+        lab = Lab(args.name)
+        if args.command == "up":
+            print(lab.up(args.kernel))
+        elif args.command == "ssh":
+            cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+            return subprocess.run(lab.ssh_argv(cmd or ["bash", "-l"])).returncode
+        elif args.command == "reboot":
+            lab.reboot()
+        elif args.command == "down":
+            lab.down()
+        elif args.command == "info":
+            print(json.dumps(lab.info(), indent=2, sort_keys=True))
+        elif args.command == "status":
+            print("running" if lab.running() else "stopped")
+            return 0 if lab.running() else 3
+    except LabError as err:
+        say(str(err))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
