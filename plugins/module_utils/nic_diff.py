@@ -82,6 +82,12 @@ def queue_users(state, record=None):
         qs = rule_queues(rule, contexts)
         if qs:
             users.append(("ntuple rule %s" % rule_text(rule, names), qs))
+    holders = {}
+    for queue, holder in sorted((state.get("leases") or {}).items()):
+        holders.setdefault(holder, set()).add(queue)
+    for holder, qs in sorted(holders.items()):
+        users.append(("a queue lease to netkit device %s (queues %s; it ends only when that device is deleted)"
+                      % (holder, queue_ranges(sorted(qs))), qs))
     return users
 
 
@@ -131,7 +137,8 @@ def plan_channels(state, params, record=None):
             raise ValidationError(
                 option,
                 "shrinking %s from %d to %d RX queues would cut off queue(s) %s, still used by: %s. "
-                "Move or remove them first (vmnet.netkit.rss_contexts, vmnet.netkit.ntuple_rules), then shrink"
+                "Move or remove them first (vmnet.netkit.rss_contexts, vmnet.netkit.ntuple_rules, "
+                "vmnet.netkit.netkit_link), then shrink"
                 % (dev, old_rx, new_rx, queue_ranges(used), "; ".join(d for d, _q in blockers)),
                 value=changes[option], allowed="combined + rx >= %d while these are in use" % need)
     argv = et.channels_argv(ETHTOOL, dev, changes)

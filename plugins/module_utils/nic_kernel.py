@@ -23,6 +23,7 @@ from ansible_collections.vmnet.netkit.plugins.module_utils import ethtool_text a
 from ansible_collections.vmnet.netkit.plugins.module_utils.errors import KernelError, UnsupportedError
 from ansible_collections.vmnet.netkit.plugins.module_utils.ethtool_genl import EthtoolGenl
 from ansible_collections.vmnet.netkit.plugins.module_utils.ethtool_ioctl import EthtoolIoctl
+from ansible_collections.vmnet.netkit.plugins.module_utils.netdev_genl import NetdevGenl
 from ansible_collections.vmnet.netkit.plugins.module_utils.nic_model import empty_state
 
 # Context ids probed with GRSSH when the kernel cannot dump contexts (before 6.12).
@@ -111,9 +112,33 @@ class NicKernel(object):
         self._read_features(st, text)
         self._read_rss(st, text, context_ids)
         self._read_rules(st, text)
+        self._read_leases(st)
         for ctx in st["contexts"].values():
             ctx.setdefault("id", None)
         return st
+
+    def _read_leases(self, st):
+        """Queues leased to netkit devices (one queue-get dump; nothing before Linux 7.1)."""
+        netdev = NetdevGenl()
+        try:
+            if not netdev.leasing_supported():
+                return
+            for q in netdev.queues(st["ifindex"]):
+                lease = q["lease"]
+                if q["type"] != "rx" or not lease:
+                    continue
+                holder = None
+                if lease.get("netns_id") is None:
+                    try:
+                        holder = socket.if_indextoname(lease["ifindex"])
+                    except OSError:
+                        holder = None
+                st["leases"][q["id"]] = holder or "device %d in another network namespace" % lease["ifindex"]
+            st["sources"]["leases"] = "netlink netdev queue-get"
+        except OSError:
+            pass
+        finally:
+            netdev.close()
 
     def _read_channels(self, st, text):
         dev = st["device"]

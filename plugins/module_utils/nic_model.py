@@ -331,6 +331,7 @@ def empty_state(device):
         "driver_picks_location": None,
         "rss_dump": False,
         "max_contexts": None,
+        "leases": {},              # rx queue -> name of the device it is leased to (Linux 7.1+)
         "sources": {},             # which interface each part was read with
     }
 

@@ -9,17 +9,11 @@ the second NIC or the kernel lacks).  Uses the ``lab_node`` fixture of this dire
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import tempfile
 import time
 import uuid
 
 import pytest
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-VENV_BIN = os.path.join(os.environ.get("VMNET_VENV", os.path.join(ROOT, ".venv")), "bin")
+from lab_play import ok, run
 
 
 @pytest.fixture(scope="module")
@@ -37,47 +31,6 @@ def lab(request):
     clean(node)
     yield node
     clean(node)
-
-
-def run(node, module, args, check=False, diff=False):
-    """One task on lab-node; -> its registered result (failures included)."""
-    work = tempfile.mkdtemp(prefix="nic-lab-")
-    out = os.path.join(work, "result.json")
-    play = [{
-        "hosts": "lab-node",
-        "gather_facts": False,
-        "become": True,
-        "tasks": [
-            {"name": "run", "vmnet.netkit.%s" % module: args, "register": "r", "ignore_errors": True},
-            {"name": "save", "ansible.builtin.copy": {"content": "{{ r | to_json }}", "dest": out},
-             "delegate_to": "localhost", "become": False, "check_mode": False, "diff": False,
-             "vars": {"ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}"}},
-        ],
-    }]
-    book = os.path.join(work, "play.yml")
-    with open(book, "w") as f:
-        json.dump(play, f)
-    env = dict(os.environ)
-    env.update({"PATH": VENV_BIN + os.pathsep + env.get("PATH", ""),
-                "ANSIBLE_COLLECTIONS_PATH": os.path.join(ROOT, ".build", "collections"),
-                "ANSIBLE_HOST_KEY_CHECKING": "False", "ANSIBLE_NOCOLOR": "1"})
-    argv = [os.path.join(VENV_BIN, "ansible-playbook"), "-i", node.inventory, book]
-    if check:
-        argv.append("--check")
-    if diff:
-        argv.append("--diff")
-    p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, env=env,
-                       check=False)
-    if not os.path.exists(out):
-        raise AssertionError("ansible-playbook saved no result (rc=%s): %s %s"
-                             % (p.returncode, p.stdout[-3000:], p.stderr[-3000:]))
-    with open(out) as f:
-        return json.load(f)
-
-
-def ok(result):
-    assert not result.get("failed"), result.get("msg")
-    return result
 
 
 def clean(node):

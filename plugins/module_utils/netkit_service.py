@@ -1,0 +1,545 @@
+# -*- coding: utf-8 -*-
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The services behind netkit_link and netkit_info.
+
+``plan_link`` is pure: the wanted device (module parameters), what exists, the
+kernel's capabilities and the NIC's queue facts in; validation errors or an ordered
+list of actions out.  ``run_link`` reads the host through a backend (NetkitKernel or
+a fake), plans, applies, reads back, and removes a half-made device when the kernel
+did not apply what was asked (so a re-run starts from a clean slate).
+"""
+
+from __future__ import annotations
+
+import re
+
+from ansible_collections.vmnet.netkit.plugins.module_utils import netkit_caps
+from ansible_collections.vmnet.netkit.plugins.module_utils.errors import (
+    KernelError, NetkitError, UnsupportedError, ValidationError)
+from ansible_collections.vmnet.netkit.plugins.module_utils.netkit_kernel import NetkitKernel
+from ansible_collections.vmnet.netkit.plugins.module_utils.netlink import NetlinkError
+
+BACKEND = NetkitKernel
+
+IFNAMSIZ = 16
+NAME_RE = re.compile(r"^[^/:\s]+$")
+# what can change on a live device (everything else needs recreate: true)
+LIVE = ("policy", "peer_policy", "up", "mtu", "address", "netns")
+IMMUTABLE = ("mode", "pairing", "scrub", "headroom", "tailroom", "numrxqueues", "peer_name",
+             "peer_scrub", "peer_address", "peer_netns", "lower")
+
+
+def make_backend():
+    return BACKEND()
+
+
+def check_ifname(option, name):
+    if not name or len(name) >= IFNAMSIZ or not NAME_RE.match(name) or name in (".", ".."):
+        raise ValidationError(option, "%r is not a valid interface name: 1 to %d characters, no '/', ':' "
+                              "or whitespace, not '.' or '..'" % (name, IFNAMSIZ - 1), value=name)
+
+
+# ---------------------------------------------------------------- the wanted device
+
+def wanted(params):
+    """Module parameters -> flat dict of the attributes the user set (unset = not managed)."""
+    peer = params.get("peer") or {}
+    want = dict((k, params.get(k)) for k in ("mode", "pairing", "policy", "scrub", "headroom", "tailroom",
+                                            "mtu", "address", "numrxqueues", "netns", "up"))
+    want.update({"peer_name": peer.get("name"), "peer_netns": peer.get("netns"),
+                 "peer_policy": peer.get("policy"), "peer_scrub": peer.get("scrub"),
+                 "peer_address": peer.get("address")})
+    lower = params.get("lower")
+    if lower:
+        want["lower"] = {"device": lower["device"], "queues": list(range(lower["queues"][0],
+                                                                         lower["queues"][1] + 1))}
+    else:
+        want["lower"] = None
+    if params.get("address"):
+        want["address"] = params["address"].lower()
+    if peer.get("address"):
+        want["peer_address"] = peer["address"].lower()
+    return dict((k, v) for k, v in want.items() if v is not None)
+
+
+def current_view(link, peer=None, lease_map=None):
+    """A live device (parsed link, its peer, its leases) in the same flat form as wanted()."""
+    if link is None:
+        return None
+    nk = link.get("netkit") or {}
+    view = {
+        "name": link["name"], "ifindex": link["ifindex"], "netns": link.get("netns"),
+        "mode": nk.get("mode"), "pairing": nk.get("pairing", "pair"), "policy": nk.get("policy"),
+        "scrub": nk.get("scrub"), "headroom": nk.get("headroom"), "tailroom": nk.get("tailroom"),
+        "mtu": link.get("mtu"), "address": link.get("address"), "numrxqueues": link.get("numrxqueues"),
+        "up": link.get("up"), "primary": nk.get("primary"),
+        "peer_policy": nk.get("peer_policy"), "peer_scrub": nk.get("peer_scrub"),
+    }
+    if peer is not None:
+        view.update({"peer_name": peer["name"], "peer_netns": peer.get("netns"),
+                     "peer_address": peer.get("address"), "peer_ifindex": peer["ifindex"]})
+    if nk.get("lowerdev"):
+        view["lowerdev"] = nk["lowerdev"]
+    if lease_map is not None:
+        view["leases"] = lease_map
+    return view
+
+
+# ---------------------------------------------------------------- validation
+
+def validate(params, want, caps, facts):
+    """Every check that needs no change on the host; raises ValidationError/UnsupportedError.
+
+    ``facts``: {"netns_exists": {name: bool}, "nic": {"exists", "physical", "rx_queues",
+    "leases": {queue: holder name or None}}} as far as the parameters need them.
+    """
+    check_ifname("name", params["name"])
+    peer = params.get("peer") or {}
+    if peer.get("name"):
+        check_ifname("peer.name", peer["name"])
+    for option, ns in (("netns", params.get("netns")), ("peer.netns", peer.get("netns"))):
+        if ns and not facts["netns_exists"].get(ns):
+            raise ValidationError(option, "network namespace %r does not exist (no /run/netns/%s); create it "
+                                  "first, e.g. with ip netns add %s" % (ns, ns, ns), value=ns)
+    lack = netkit_caps.missing(caps, "netkit")
+    if lack:
+        raise UnsupportedError("netkit", lack, provided_by="Linux 6.7+")
+    single = want.get("pairing") == "single"
+    if single:
+        set_peer = sorted(k for k, v in peer.items() if v is not None)
+        if set_peer:
+            raise ValidationError("peer", "a single-mode device has no peer; remove peer.%s or use pairing: pair"
+                                  % ", peer.".join(set_peer), value=peer)
+        if want.get("policy") == "drop":
+            raise ValidationError("policy", "a single-mode device forwards everything: only pass is allowed",
+                                  value="drop", allowed="pass")
+        _need(caps, "single", "pairing")
+    if want.get("scrub") is not None or want.get("peer_scrub") is not None:
+        _need(caps, "scrub", "scrub" if want.get("scrub") is not None else "peer.scrub")
+    for opt in ("headroom", "tailroom"):
+        if want.get(opt) is not None:
+            _need(caps, "headroom", opt)
+    if want.get("mode", "l3") != "l2":
+        for opt, key in (("address", "address"), ("peer.address", "peer_address")):
+            if want.get(key):
+                raise ValidationError(opt, "a MAC address needs mode: l2 (an l3 device has none)",
+                                      value=want[key])
+    lower = params.get("lower")
+    if lower:
+        _validate_lower(params, want, caps, facts.get("nic") or {})
+
+
+def _need(caps, feature, option):
+    lack = netkit_caps.missing(caps, feature)
+    if lack:
+        raise UnsupportedError(feature, "%s: %s" % (option, lack))
+
+
+def _validate_lower(params, want, caps, nic):
+    lower = params["lower"]
+    first, last = lower["queues"]
+    dev = lower["device"]
+    if first > last:
+        raise ValidationError("lower.queues", "[from, to] must not be descending: %s" % lower["queues"],
+                              value=lower["queues"])
+    if not caps.get("leasing") and not caps.get("lowerdev"):
+        raise UnsupportedError("lower", "lower: binding NIC queues needs %s or %s; kernel %s has neither" % (
+            netkit_caps.LEASING_PROVIDER, netkit_caps.FEATURES["lowerdev"][1], caps.get("kernel") or "in use"))
+    if caps.get("leasing") and not caps.get("lowerdev") and want.get("pairing") != "single":
+        raise ValidationError("pairing", "lower with queue leasing needs pairing: single (AF_XDP works on the "
+                              "leased queues of a single-mode device only)", value=want.get("pairing", "pair"),
+                              allowed="single")
+    if not nic.get("exists"):
+        raise ValidationError("lower.device", "no network device %r on this host" % dev, value=dev)
+    if not nic.get("physical"):
+        raise ValidationError("lower.device", "%r is not a physical device (it has no parent device), so it "
+                              "cannot lend queues" % dev, value=dev)
+    count = nic.get("rx_queues")
+    if count is not None and last >= count:
+        raise ValidationError("lower.queues", "queues %d..%d are outside %s's %d rx queues (0..%d); raise its "
+                              "channel count first (nic_channels)" % (first, last, dev, count, count - 1),
+                              value=lower["queues"])
+    taken = dict((q, holder) for q, holder in (nic.get("leases") or {}).items()
+                 if first <= q <= last and holder is not None)
+    if taken:
+        raise ValidationError("lower.queues", "%s's queue%s %s already leased to %s; a lease ends only when "
+                              "that device is deleted" % (
+                                  dev, "s" if len(taken) > 1 else "", ", ".join(str(q) for q in sorted(taken)),
+                                  ", ".join(sorted(set(taken.values())))), value=lower["queues"])
+    need = 1 + last - first + 1
+    if want.get("numrxqueues") is not None and want["numrxqueues"] < need:
+        raise ValidationError("numrxqueues", "%d is too small for %d leased queues: netkit keeps queue 0 and "
+                              "appends one queue per lease (at least %d)" % (want["numrxqueues"],
+                                                                           need - 1, need),
+                              value=want["numrxqueues"])
+
+
+# ---------------------------------------------------------------- planning
+
+def creation_spec(params, want, caps, nic_ifindex=None):
+    """The create request (names, not fds) for ``want``."""
+    spec = {"name": params["name"]}
+    for key in ("mode", "policy", "scrub", "headroom", "tailroom", "mtu", "address", "numrxqueues"):
+        if want.get(key) is not None:
+            spec[key] = want[key]
+    if want.get("pairing") == "single":
+        spec["pairing"] = "single"
+    elif caps.get("single") and want.get("pairing") == "pair":
+        spec["pairing"] = "pair"
+    if want.get("pairing", "pair") == "pair":
+        peer = dict((k, want.get("peer_" + k)) for k in ("name", "address", "netns"))
+        peer = dict((k, v) for k, v in peer.items() if v is not None)
+        if peer:
+            spec["peer"] = peer
+        if want.get("peer_policy") is not None:
+            spec["peer_policy"] = want["peer_policy"]
+        if want.get("peer_scrub") is not None:
+            spec["peer_scrub"] = want["peer_scrub"]
+    lower = want.get("lower")
+    if lower:
+        if caps.get("lowerdev") and not caps.get("leasing"):
+            spec["lowerdev"] = {"ifindex": nic_ifindex, "from": lower["queues"][0], "to": lower["queues"][-1]}
+        elif spec.get("numrxqueues") is None:
+            spec["numrxqueues"] = 1 + len(lower["queues"])
+    return spec
+
+
+def _differences(want, cur):
+    diffs = {}
+    for key, value in want.items():
+        if key == "lower":
+            have = cur.get("leased")
+            if have != value["queues"]:
+                diffs[key] = (have, value["queues"])
+            continue
+        if key == "netns":
+            continue
+        if cur.get(key) != value:
+            diffs[key] = (cur.get(key), value)
+    if cur.get("netns") != want.get("netns"):
+        diffs["netns"] = (cur.get("netns"), want.get("netns"))
+    return diffs
+
+
+def plan_link(params, want, cur, caps):
+    """-> (actions, note); raises ValidationError for a refused change.
+
+    ``cur``: current_view(...) plus "leased": [NIC queues in netkit queue order] (None
+    when unknown) and "lease_room": rx queues still free on the device.
+    """
+    name = params["name"]
+    if params["state"] == "absent":
+        if cur is None:
+            return [], None
+        return [{"op": "delete", "netns": cur.get("netns"),
+                 "summary": "delete netkit device %s%s" % (name, " (its leases end)" if cur.get("leased") else "")}], None
+    if cur is None:
+        return _create_actions(params, want, caps), None
+    diffs = _differences(want, cur)
+    immutable = dict((k, v) for k, v in diffs.items() if k in IMMUTABLE)
+    if "lower" in immutable:
+        have, new = immutable["lower"]
+        # a half-made device: its leases are a prefix of the wanted ones and there is room for the rest
+        if have is not None and have == new[:len(have)] and cur.get("lease_room", 0) >= len(new) - len(have):
+            del immutable["lower"]
+    if immutable:
+        if not params.get("recreate"):
+            raise ValidationError(
+                sorted(immutable)[0].replace("peer_", "peer."),
+                "cannot change %s on the live device %s (%s); only policy, peer.policy, up, mtu, address and "
+                "netns change in place: set recreate: true to delete and recreate it%s" % (
+                    ", ".join(sorted(k.replace("peer_", "peer.") for k in immutable)), name,
+                    "; ".join("%s: %s -> %s" % (k.replace("peer_", "peer."), _show(a), _show(b))
+                              for k, (a, b) in sorted(immutable.items())),
+                    " (its leases are recreated too)" if want.get("lower") or cur.get("leased") else ""),
+                value=dict((k, b) for k, (a, b) in immutable.items()))
+        actions = [{"op": "delete", "netns": cur.get("netns"),
+                    "summary": "delete netkit device %s to recreate it (%s changes)" % (
+                        name, ", ".join(sorted(immutable)))}]
+        return actions + _create_actions(params, want, caps), None
+    return _live_actions(params, want, cur, diffs), None
+
+
+def _show(value):
+    if isinstance(value, list) and len(value) > 2 and value == list(range(value[0], value[-1] + 1)):
+        return "%d..%d" % (value[0], value[-1])
+    return value
+
+
+def _create_actions(params, want, caps):
+    name = params["name"]
+    lower = want.get("lower")
+    spec_note = "create netkit device %s (%s)" % (name, ", ".join(
+        "%s %s" % (k, want[k]) for k in ("mode", "pairing", "numrxqueues") if want.get(k) is not None) or "defaults")
+    actions = [{"op": "create", "summary": spec_note}]
+    if lower and caps.get("leasing") and not caps.get("lowerdev"):
+        for n, queue in enumerate(lower["queues"]):
+            actions.append({"op": "lease", "device": lower["device"], "queue": queue,
+                            "summary": "lease %s rx queue %d to %s (netkit queue %d)" % (
+                                lower["device"], queue, name, n + 1)})
+    if want.get("netns"):
+        actions.append({"op": "move", "from": None, "to": want["netns"],
+                        "summary": "move %s into network namespace %s" % (name, want["netns"])})
+    if want.get("up") is not None:
+        actions.append({"op": "setlink", "netns": want.get("netns"), "up": want["up"],
+                        "summary": "set %s %s" % (name, "up" if want["up"] else "down")})
+    return actions
+
+
+def _live_actions(params, want, cur, diffs):
+    name = params["name"]
+    actions = []
+    lower = want.get("lower")
+    if "lower" in diffs and lower:
+        have = cur.get("leased") or []
+        for n, queue in enumerate(lower["queues"][len(have):], start=len(have)):
+            actions.append({"op": "lease", "device": lower["device"], "queue": queue, "netns": cur.get("netns"),
+                            "summary": "lease %s rx queue %d to %s (netkit queue %d)" % (
+                                lower["device"], queue, name, n + 1)})
+    ns = cur.get("netns")
+    if "netns" in diffs:
+        actions.append({"op": "move", "from": ns, "to": want.get("netns"),
+                        "summary": "move %s into network namespace %s" % (name, want.get("netns") or "of the host")})
+        ns = want.get("netns")
+    pol = dict((k, want[k]) for k in ("policy", "peer_policy") if k in diffs)
+    if pol:
+        actions.append(dict({"op": "policy", "netns": ns, "summary": "set %s %s" % (name, ", ".join(
+            "%s %s" % (k.replace("_", " "), v) for k, v in sorted(pol.items())))}, **pol))
+    link = dict((k, want[k]) for k in ("mtu", "address") if k in diffs)
+    if link:
+        actions.append(dict({"op": "setlink", "netns": ns, "summary": "set %s %s" % (name, ", ".join(
+            "%s %s" % (k, v) for k, v in sorted(link.items())))}, **link))
+    if "up" in diffs:
+        actions.append({"op": "setlink", "netns": ns, "up": want["up"],
+                        "summary": "set %s %s" % (name, "up" if want["up"] else "down")})
+    return actions
+
+
+# ---------------------------------------------------------------- reading the host
+
+def _find(backend, params):
+    """The device wherever it is: the wanted netns first, then the host's."""
+    ns = params.get("netns")
+    link = backend.link(params["name"], ns)
+    if link is None and ns:
+        link = backend.link(params["name"], None)
+    return link
+
+
+def _peer_of(backend, link, params):
+    if link is None or (link.get("netkit") or {}).get("pairing") == "single" or not link.get("link"):
+        return None
+    peer_ns = (params.get("peer") or {}).get("netns")
+    for ns in ([peer_ns] if peer_ns else []) + [link.get("netns"), None]:
+        if not backend.netns_exists(ns):
+            continue
+        peer = backend.link_by_index(link["link"], ns)
+        if peer is not None and peer.get("kind") == "netkit" and peer.get("link") is not None:
+            return peer
+    return None
+
+
+def _leases(backend, link, lower_device):
+    """(NIC queues leased to ``link`` in netkit queue order, {NIC queue: holder}) or (None, None)."""
+    nic_leases = backend.nic_leases(lower_device) if lower_device else None
+    if nic_leases is None:
+        return None, None
+    mine = {}
+    holders = {}
+    for queue, lease in nic_leases.items():
+        same_ns = lease.get("netns_id") is None
+        if link is not None and lease["ifindex"] == link["ifindex"] and same_ns == (not link.get("netns")):
+            mine[lease["queue"]] = queue
+            holders[queue] = None
+        else:
+            holder = backend.link_by_index(lease["ifindex"]) if same_ns else None
+            holders[queue] = holder["name"] if holder else "device %d in another network namespace" % lease["ifindex"]
+    return [mine[k] for k in sorted(mine)], holders
+
+
+def read_state(backend, params):
+    link = _find(backend, params)
+    lower = params.get("lower") or {}
+    leased, holders = _leases(backend, link, lower.get("device"))
+    cur = current_view(link, _peer_of(backend, link, params))
+    if cur is not None:
+        cur["leased"] = leased
+        if link.get("numrxqueues") is not None:
+            cur["lease_room"] = link["numrxqueues"] - 1 - len(leased or [])
+    facts = {"netns_exists": dict((ns, backend.netns_exists(ns)) for ns in
+                                  (params.get("netns"), (params.get("peer") or {}).get("netns")) if ns)}
+    if lower:
+        nic = backend.link(lower["device"])
+        facts["nic"] = {"exists": nic is not None, "ifindex": nic["ifindex"] if nic else None,
+                        "physical": nic is not None and backend.is_physical(lower["device"]),
+                        "rx_queues": backend.rx_queue_count(lower["device"]) if nic else None,
+                        "leases": holders or {}}
+    return cur, facts
+
+
+def public_view(cur):
+    if cur is None:
+        return {}
+    out = dict((k, v) for k, v in cur.items() if k not in ("lease_room", "primary") and v is not None)
+    if "leased" in out:
+        out["leased"] = {"nic_queues": out.pop("leased"),
+                         "queues": list(range(1, 1 + len(cur["leased"])))}
+    return out
+
+
+# ---------------------------------------------------------------- applying
+
+def _apply(backend, params, want, caps, facts, actions):
+    name = params["name"]
+    done = []
+    for act in actions:
+        try:
+            if act["op"] == "delete":
+                backend.delete(name, act.get("netns"))
+            elif act["op"] == "create":
+                spec = creation_spec(params, want, caps, (facts.get("nic") or {}).get("ifindex"))
+                backend.create(spec)
+            elif act["op"] == "lease":
+                backend.lease(name, act["device"], act["queue"])
+            elif act["op"] == "move":
+                backend.move(name, act["from"], act["to"])
+            elif act["op"] == "policy":
+                backend.change_policy(name, act.get("netns"), act.get("policy"), act.get("peer_policy"))
+            elif act["op"] == "setlink":
+                backend.setlink(name, act.get("netns"), up=act.get("up"), mtu=act.get("mtu"),
+                                address=act.get("address"))
+        except (NetlinkError, OSError) as err:
+            created = any(a["op"] == "create" for a in done)
+            if created:
+                _remove_half_made(backend, name, params)
+            raise KernelError("%s failed: %s%s" % (act["summary"], err, (
+                "; the half-made device was removed, so a re-run starts clean" if created else
+                (" (already done: %s)" % "; ".join(a["summary"] for a in done) if done else ""))),
+                errno=getattr(err, "errno", None))
+        done.append(act)
+
+
+def _remove_half_made(backend, name, params):
+    for ns in (params.get("netns"), None):
+        try:
+            if backend.netns_exists(ns):
+                backend.delete(name, ns)
+        except (NetlinkError, OSError):
+            pass
+
+
+def _mismatch(want, after):
+    """Attributes the kernel did not apply as asked (after a create or change)."""
+    out = {}
+    for key, value in want.items():
+        if key in ("lower",):
+            if after.get("leased") is not None and after["leased"] != value["queues"]:
+                out[key] = (after.get("leased"), value["queues"])
+            continue
+        if key == "netns":
+            if after.get("netns") != value:
+                out[key] = (after.get("netns"), value)
+            continue
+        if after.get(key) != value:
+            out[key] = (after.get(key), value)
+    return out
+
+
+WHY = {"pairing": "single mode needs Linux 7.1", "scrub": "scrub needs Linux 6.13",
+       "peer_scrub": "scrub needs Linux 6.13", "headroom": "headroom needs Linux 6.14",
+       "tailroom": "tailroom needs Linux 6.14"}
+
+
+def run_link(params, backend, check_mode=False, diff=False):
+    caps = backend.capabilities()
+    want = wanted(params)
+    cur, facts = read_state(backend, params)
+    if params["state"] == "present":
+        validate(params, want, caps, facts)
+    actions, _note = plan_link(params, want, cur, caps)
+    before = public_view(cur)
+    result = {"changed": bool(actions), "actions": [a["summary"] for a in actions], "capabilities": caps}
+    if check_mode or not actions:
+        after_view = cur
+        if actions:
+            after_view = dict(cur or {}, **dict((k, v) for k, v in want.items() if k != "lower"))
+            if params["state"] == "absent":
+                after_view = None
+    else:
+        _apply(backend, params, want, caps, facts, actions)
+        after_view, _facts = read_state(backend, params)
+        if params["state"] == "present":
+            wrong = _mismatch(want, after_view or {})
+            if wrong:
+                created = any(a["op"] == "create" for a in actions)
+                if created:
+                    _remove_half_made(backend, params["name"], params)
+                raise KernelError("the kernel did not apply %s on %s (%s)%s" % (
+                    ", ".join(sorted(wrong)), params["name"],
+                    "; ".join("%s: asked %s, got %s%s" % (k, _show(b), _show(a),
+                                                         " — %s" % WHY[k] if k in WHY else "")
+                              for k, (a, b) in sorted(wrong.items())),
+                    "; the device was removed" if created else ""))
+        elif after_view is not None:
+            raise KernelError("netkit device %s still exists after it was deleted" % params["name"])
+    after = public_view(after_view) if params["state"] == "present" else {}
+    result["device"] = after
+    leased = (after.get("leased") or {}) if after else {}
+    result["queues"] = leased.get("queues", [])
+    result["queue_map"] = [{"queue": q, "lower_queue": p} for q, p in
+                           zip(leased.get("queues", []), leased.get("nic_queues", []))]
+    if check_mode and want.get("lower") and not leased and params["state"] == "present":
+        n = len(want["lower"]["queues"])
+        result["queues"] = list(range(1, n + 1))
+        result["queue_map"] = [{"queue": i + 1, "lower_queue": q} for i, q in enumerate(want["lower"]["queues"])]
+    if diff:
+        result["diff"] = {"before": before, "after": after}
+    return result
+
+
+def run_info(params, backend):
+    caps = backend.capabilities()
+    namespaces = [None] + list(params.get("netns") or [])
+    devices = []
+    for ns in namespaces:
+        if not backend.netns_exists(ns):
+            raise ValidationError("netns", "network namespace %r does not exist" % ns, value=ns)
+        for link in backend.netkit_links(ns):
+            devices.append(link)
+    leases = {}
+    for nic in params.get("nics") or []:
+        leases[nic] = backend.nic_leases(nic)
+    by_index = dict(((d.get("netns"), d["ifindex"]), d) for d in devices)
+    out = {}
+    for d in devices:
+        nk = d.get("netkit") or {}
+        entry = {"name": d["name"], "ifindex": d["ifindex"], "netns": d.get("netns"), "mode": nk.get("mode"),
+                 "pairing": nk.get("pairing", "pair"), "primary": nk.get("primary"), "policy": nk.get("policy"),
+                 "scrub": nk.get("scrub"), "headroom": nk.get("headroom"), "tailroom": nk.get("tailroom"),
+                 "mtu": d.get("mtu"), "address": d.get("address"), "up": d.get("up"),
+                 "operstate": d.get("operstate"), "numrxqueues": d.get("numrxqueues"), "peer": None,
+                 "leases": []}
+        if d.get("link") and nk.get("pairing", "pair") == "pair":
+            peer = by_index.get((d.get("netns"), d["link"])) if d.get("link_netnsid") is None else None
+            entry["peer"] = peer["name"] if peer else {"ifindex": d["link"], "netnsid": d.get("link_netnsid")}
+        for nic, table in leases.items():
+            for queue, lease in sorted((table or {}).items()):
+                if lease["ifindex"] == d["ifindex"] and (lease.get("netns_id") is None) == (d.get("netns") is None):
+                    entry["leases"].append({"queue": lease["queue"], "device": nic, "device_queue": queue})
+        key = d["name"] if d.get("netns") is None else "%s@%s" % (d["name"], d["netns"])
+        out[key] = dict((k, v) for k, v in entry.items() if v is not None or k in ("peer",))
+    return {"changed": False, "capabilities": caps, "devices": out,
+            "nic_leases": dict((nic, dict((str(q), l) for q, l in sorted((t or {}).items())))
+                               for nic, t in leases.items())}
+
+
+def run_from_module(module, run, **kwargs):
+    """Run a service function for an AnsibleModule (duck-typed) and exit with its result."""
+    backend = make_backend()
+    try:
+        result = run(module.params, backend, **kwargs)
+    except NetkitError as err:
+        module.fail_json(msg=str(err), **err.details)
+    finally:
+        backend.close()
+    module.exit_json(**result)

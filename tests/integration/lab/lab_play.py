@@ -1,0 +1,59 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Run collection modules on the lab node through ansible-playbook and get their results back."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+VENV_BIN = os.path.join(os.environ.get("VMNET_VENV", os.path.join(ROOT, ".venv")), "bin")
+
+
+def run_tasks(node, tasks, check=False, diff=False):
+    """Run ``tasks`` [(module, args), ...] in one play on lab-node; -> their registered results.
+
+    Every task runs (failures are kept in its result), so one playbook run serves a whole scenario.
+    """
+    work = tempfile.mkdtemp(prefix="lab-play-")
+    out = os.path.join(work, "results.json")
+    play_tasks = []
+    for n, (module, args) in enumerate(tasks):
+        name = module if "." in module else "vmnet.netkit.%s" % module
+        play_tasks.append({"name": "task %d" % n, name: args, "register": "r%d" % n, "ignore_errors": True})
+    play_tasks.append({
+        "name": "save", "ansible.builtin.copy": {
+            "content": "{{ [%s] | to_json }}" % ", ".join("r%d" % n for n in range(len(tasks))), "dest": out},
+        "delegate_to": "localhost", "become": False, "check_mode": False, "diff": False,
+        "vars": {"ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}"}})
+    book = os.path.join(work, "play.yml")
+    with open(book, "w") as f:
+        json.dump([{"hosts": "lab-node", "gather_facts": False, "become": True, "tasks": play_tasks}], f)
+    env = dict(os.environ)
+    env.update({"PATH": VENV_BIN + os.pathsep + env.get("PATH", ""),
+                "ANSIBLE_COLLECTIONS_PATH": os.path.join(ROOT, ".build", "collections"),
+                "ANSIBLE_HOST_KEY_CHECKING": "False", "ANSIBLE_NOCOLOR": "1"})
+    argv = [os.path.join(VENV_BIN, "ansible-playbook"), "-i", node.inventory, book]
+    if check:
+        argv.append("--check")
+    if diff:
+        argv.append("--diff")
+    p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, env=env,
+                       check=False)
+    if not os.path.exists(out):
+        raise AssertionError("ansible-playbook saved no result (rc=%s): %s %s"
+                             % (p.returncode, p.stdout[-3000:], p.stderr[-3000:]))
+    with open(out) as f:
+        return json.load(f)
+
+
+def run(node, module, args, check=False, diff=False):
+    """One task on lab-node; -> its registered result (failures included)."""
+    return run_tasks(node, [(module, args)], check=check, diff=diff)[0]
+
+
+def ok(result):
+    assert not result.get("failed"), result.get("msg")
+    return result

@@ -1,0 +1,154 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""netkit_link and netkit_info on the lab node's real kernels.
+
+7.x: L2 and L3 pairs with the peer in a namespace and traffic across them; a single
+device; NIC queues 14..15 leased to a single device and seen from both sides; an
+AF_XDP socket bound to a leased queue; idempotence; recreate; nic_channels refusing to
+drop a leased queue.  6.12: pairs work, single mode and lower fail cleanly.
+"""
+
+from __future__ import annotations
+
+import pytest
+from lab_play import ok, run, run_tasks
+
+PEER_NS = "nkblue"
+
+
+@pytest.fixture(scope="module")
+def lab(lab_node):
+    lab_node.sh("ip netns add %s 2>/dev/null || true" % PEER_NS)
+    clean(lab_node)
+    yield lab_node
+    clean(lab_node)
+
+
+def clean(node):
+    node.ssh("for d in nk-vm1 nk-vm2 nk-l2 nk-l3 nk-single; do ip link del $d 2>/dev/null; done; "
+             "ip -n %s link del nk-l2p 2>/dev/null; ip -n %s link del nk-l3p 2>/dev/null; true" % (PEER_NS, PEER_NS))
+
+
+def vm1(node, **kw):
+    args = {"name": "nk-vm1", "pairing": "single", "mode": "l2", "address": "52:54:00:12:34:56",
+            "lower": {"device": node.nic, "queues": [14, 15]}, "up": True}
+    args.update(kw)
+    return args
+
+
+def test_capabilities_of_the_7x_kernel(lab):
+    info = ok(run(lab, "netkit_info", {}))
+    caps = info["capabilities"]
+    assert caps["netkit"] and caps["single"] and caps["leasing"] and caps["scrub"] and caps["headroom"]
+    assert caps["source"] == "btf" and caps["attributes"]["pairing"] == 10 and not caps["lowerdev"]
+
+
+@pytest.mark.parametrize("mode", ["l2", "l3"])
+def test_pair_with_peer_in_namespace_carries_traffic(lab, mode):
+    name, peer = "nk-%s" % mode, "nk-%sp" % mode
+    args = {"name": name, "mode": mode, "scrub": "none", "headroom": 32,
+            "peer": {"name": peer, "netns": PEER_NS}, "up": True}
+    if mode == "l2":
+        args["address"] = "52:54:00:aa:00:01"
+        args["peer"]["address"] = "52:54:00:aa:00:02"
+    first, second = run_tasks(lab, [("netkit_link", args), ("netkit_link", args)])
+    ok(first)
+    assert first["changed"] and not ok(second)["changed"]
+    dev = second["device"]
+    assert (dev["mode"], dev["scrub"], dev["headroom"], dev["pairing"]) == (mode, "none", 32, "pair")
+    assert dev["peer_name"] == peer and dev["peer_netns"] == PEER_NS
+    # the kernel's own view agrees, and packets cross the pair
+    assert peer in lab.sh("ip -n %s -br link show %s" % (PEER_NS, peer))
+    net = "10.77.%d" % (1 if mode == "l2" else 2)
+    lab.sh("ip addr replace %s.1/24 dev %s && ip -n %s addr replace %s.2/24 dev %s && ip -n %s link set %s up"
+           % (net, name, PEER_NS, net, peer, PEER_NS, peer))
+    out = lab.sh("ping -c 2 -W 2 %s.2" % net)
+    assert " 0% packet loss" in out
+    if mode == "l2":
+        assert "52:54:00:aa:00:02" in lab.sh("ip -n %s link show %s" % (PEER_NS, peer))
+    # policies change in place; anything else is refused, then recreated on request
+    pol = ok(run(lab, "netkit_link", {"name": name, "policy": "drop", "peer": {"policy": "drop"}}))
+    assert pol["changed"] and pol["device"]["policy"] == "drop" and pol["device"]["peer_policy"] == "drop"
+    assert "100% packet loss" in lab.ssh("ping -c 1 -W 1 %s.2" % net).stdout
+    other = "l3" if mode == "l2" else "l2"
+    refused = run(lab, "netkit_link", {"name": name, "mode": other})
+    assert refused.get("failed") and "recreate: true" in refused["msg"] and "mode" in refused["msg"]
+    again = ok(run(lab, "netkit_link", {"name": name, "headroom": 64, "recreate": True}))
+    assert again["changed"] and again["device"]["headroom"] == 64
+    assert again["actions"][0].startswith("delete netkit device %s to recreate it" % name)
+    gone = ok(run(lab, "netkit_link", {"name": name, "state": "absent"}))
+    assert gone["changed"] and lab.ssh("ip link show %s" % name).returncode != 0
+
+
+def test_leased_queues_seen_from_both_sides_and_idempotent(lab):
+    first, second, info = run_tasks(lab, [
+        ("netkit_link", vm1(lab)), ("netkit_link", vm1(lab)), ("netkit_info", {"nics": [lab.nic]})])
+    assert ok(first)["changed"] and first["queues"] == [1, 2]
+    assert first["queue_map"] == [{"queue": 1, "lower_queue": 14}, {"queue": 2, "lower_queue": 15}]
+    assert not ok(second)["changed"] and second["queues"] == [1, 2]
+    dev = ok(info)["devices"]["nk-vm1"]
+    assert dev["pairing"] == "single" and dev["address"] == "52:54:00:12:34:56" and dev["numrxqueues"] == 3
+    assert dev["leases"] == [{"queue": 1, "device": lab.nic, "device_queue": 14},
+                             {"queue": 2, "device": lab.nic, "device_queue": 15}]
+    assert sorted(info["nic_leases"][lab.nic]) == ["14", "15"]
+    # the kernel's own view: three rx queues on the netkit device
+    assert lab.sh("ls /sys/class/net/nk-vm1/queues | grep -c rx-").strip() == "3"
+
+
+def test_check_mode_changes_nothing(lab):
+    clean(lab)
+    r = run(lab, "netkit_link", vm1(lab), check=True, diff=True)
+    assert ok(r)["changed"] and r["queues"] == [1, 2] and r["diff"]["before"] == {}
+    assert lab.ssh("ip link show nk-vm1").returncode != 0
+
+
+def test_lease_refusals_and_channel_shrink(lab):
+    ok(run(lab, "netkit_link", vm1(lab)))
+    taken, shrink, pair_lower, rng = run_tasks(lab, [
+        ("netkit_link", {"name": "nk-vm2", "pairing": "single", "lower": {"device": lab.nic, "queues": [15, 15]}}),
+        ("nic_channels", {"device": lab.nic, "combined": 14}),
+        ("netkit_link", {"name": "nk-vm2", "lower": {"device": lab.nic, "queues": [12, 12]}}),
+        ("netkit_link", {"name": "nk-vm2", "pairing": "single", "lower": {"device": lab.nic, "queues": [15, 16]}}),
+    ])
+    assert taken.get("failed") and "queue 15 already leased to nk-vm1" in taken["msg"]
+    assert shrink.get("failed") and "lease to netkit device nk-vm1" in shrink["msg"]
+    assert pair_lower.get("failed") and "pairing: single" in pair_lower["msg"]
+    assert rng.get("failed") and "outside %s's 16 rx queues" % lab.nic in rng["msg"]
+    assert lab.ssh("ip link show nk-vm2").returncode != 0
+    assert "Combined:\t16" in lab.sh("ethtool -l %s | tail -n 5" % lab.nic).replace("  ", "\t")
+    # recreate moves the binding; deleting the device ends the leases and the shrink goes through
+    moved = ok(run(lab, "netkit_link", vm1(lab, lower={"device": lab.nic, "queues": [13, 15]}, recreate=True)))
+    assert moved["queue_map"][0] == {"queue": 1, "lower_queue": 13} and len(moved["queues"]) == 3
+    gone, shrunk, back = run_tasks(lab, [("netkit_link", {"name": "nk-vm1", "state": "absent"}),
+                                         ("nic_channels", {"device": lab.nic, "combined": 14}),
+                                         ("nic_channels", {"device": lab.nic, "combined": 16})])
+    assert ok(gone)["changed"] and ok(shrunk)["changed"] and ok(back)["changed"]
+
+
+def test_af_xdp_socket_binds_to_a_leased_queue(lab):
+    if lab.ssh("command -v vmnet-xsk-bind").returncode != 0:
+        pytest.fail("the lab image has no vmnet-xsk-bind (tests/lab/image/programs)")
+    ok(run(lab, "netkit_link", vm1(lab)))
+    out = lab.ssh("vmnet-xsk-bind nk-vm1 1")
+    assert out.returncode == 0, out.stderr
+    assert '"bound": true' in out.stdout
+    # the NIC's own queue is taken by the lease: binding there is refused
+    assert lab.ssh("vmnet-xsk-bind %s 14" % lab.nic).returncode != 0
+
+
+def test_612_pairs_work_single_and_lower_fail_cleanly(lab_node_612):
+    node = lab_node_612
+    node.sh("ip netns add %s 2>/dev/null || true" % PEER_NS)
+    info, pair, single, lower, rooms = run_tasks(node, [
+        ("netkit_info", {}),
+        ("netkit_link", {"name": "nk-l3", "mode": "l3", "peer": {"name": "nk-l3p", "netns": PEER_NS}, "up": True}),
+        ("netkit_link", {"name": "nk-single", "pairing": "single"}),
+        ("netkit_link", {"name": "nk-vm1", "pairing": "pair", "lower": {"device": node.nic, "queues": [14, 15]}}),
+        ("netkit_link", {"name": "nk-single", "headroom": 64}),
+    ])
+    caps = ok(info)["capabilities"]
+    assert caps["netkit"] and not caps["single"] and not caps["leasing"] and caps["kernel"].startswith("6.12")
+    assert ok(pair)["changed"] and pair["device"]["peer_name"] == "nk-l3p"
+    assert single.get("failed") and "Linux 7.1" in single["msg"]
+    assert lower.get("failed") and "queue leasing" in lower["msg"]
+    assert rooms.get("failed") and "6.14" in rooms["msg"]
+    assert node.ssh("ip link show nk-single").returncode != 0 and node.ssh("ip link show nk-vm1").returncode != 0

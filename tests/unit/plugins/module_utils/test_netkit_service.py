@@ -1,0 +1,261 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""netkit_link/netkit_info services on a fake kernel: planning, leases, refusals, read-back."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from ansible_collections.vmnet.netkit.plugins.module_utils import netkit_caps
+from ansible_collections.vmnet.netkit.plugins.module_utils import netkit_service as svc
+from ansible_collections.vmnet.netkit.plugins.module_utils.errors import KernelError, UnsupportedError, ValidationError
+from ansible_collections.vmnet.netkit.plugins.module_utils.netkit_rtnl import NETKIT_ATTRS
+from ansible_collections.vmnet.netkit.plugins.module_utils.netlink import NetlinkError
+
+K73 = dict(("IFLA_NETKIT_" + k.upper(), v) for k, v in NETKIT_ATTRS.items())
+K612 = dict((k, v) for k, v in K73.items() if v <= 7)
+
+
+class FakeKernel(object):
+    """Links by (netns, name); one 16-queue NIC 'eth0' (ifindex 2); leases kept on the NIC's side."""
+
+    def __init__(self, btf=K73, leasing=True, ignore=()):
+        self.caps = netkit_caps.capabilities(btf, [], leasing, "test")
+        self.links = {(None, "eth0"): {"ifindex": 2, "name": "eth0", "kind": None, "up": True, "netns": None}}
+        self.namespaces = {None, "blue"}
+        self.leases = {}
+        self.next_index = 10
+        self.ignore = set(ignore)   # attributes this "kernel" silently drops
+        self.calls = []
+        self.fail_lease = None
+
+    def capabilities(self):
+        return self.caps
+
+    def netns_exists(self, ns):
+        return ns in self.namespaces
+
+    def link(self, name, netns=None):
+        link = self.links.get((netns, name))
+        return copy.deepcopy(link)
+
+    def link_by_index(self, ifindex, netns=None):
+        for (ns, _n), link in self.links.items():
+            if ns == netns and link["ifindex"] == ifindex:
+                return copy.deepcopy(link)
+        return None
+
+    def netkit_links(self, netns=None):
+        return [copy.deepcopy(v) for (ns, _n), v in self.links.items() if ns == netns and v["kind"] == "netkit"]
+
+    def is_physical(self, device):
+        return device == "eth0"
+
+    def rx_queue_count(self, device, netns=None):
+        return 16
+
+    def nic_leases(self, device):
+        return dict((q, dict(lease)) for q, lease in self.leases.items())
+
+    def _new(self, name, netns, nk, **extra):
+        self.next_index += 1
+        link = {"ifindex": self.next_index, "name": name, "kind": "netkit", "up": False, "mtu": 1500,
+                "address": "00:00:00:00:00:00", "numrxqueues": 1, "netns": netns, "link": 0, "netkit": nk}
+        link.update(extra)
+        self.links[(netns, name)] = link
+        return link
+
+    def create(self, spec):
+        self.calls.append(("create", spec))
+        nk = {"primary": True, "policy": spec.get("policy", "pass"), "mode": spec.get("mode", "l3"),
+              "headroom": spec.get("headroom", 0), "tailroom": spec.get("tailroom", 0),
+              "pairing": spec.get("pairing", "pair")}
+        for key in self.ignore:
+            nk[key] = {"pairing": "pair", "headroom": 0}.get(key)
+        prim = self._new(spec["name"], None, nk, numrxqueues=spec.get("numrxqueues", 1),
+                         address=spec.get("address", "00:00:00:00:00:00"))
+        if nk["pairing"] == "pair":
+            peer = spec.get("peer") or {}
+            p = self._new(peer.get("name", "nk%d" % self.next_index), peer.get("netns"),
+                          dict(nk, primary=False, policy=spec.get("peer_policy", "pass")), link=prim["ifindex"])
+            prim["link"] = p["ifindex"]
+            nk["peer_policy"] = spec.get("peer_policy", "pass")
+
+    def delete(self, name, netns=None):
+        self.calls.append(("delete", name))
+        link = self.links.pop((netns, name), None)
+        if link is None:
+            return
+        self.leases = dict((q, l) for q, l in self.leases.items() if l["ifindex"] != link["ifindex"])
+        for key, other in list(self.links.items()):
+            if other.get("link") == link["ifindex"] and other["kind"] == "netkit":
+                del self.links[key]
+
+    def change_policy(self, name, netns, policy=None, peer_policy=None):
+        self.calls.append(("policy", name))
+        nk = self.links[(netns, name)]["netkit"]
+        if policy:
+            nk["policy"] = policy
+        if peer_policy:
+            nk["peer_policy"] = peer_policy
+
+    def setlink(self, name, netns, up=None, mtu=None, address=None):
+        self.calls.append(("setlink", name))
+        link = self.links[(netns, name)]
+        for key, value in (("up", up), ("mtu", mtu), ("address", address)):
+            if value is not None:
+                link[key] = value
+
+    def move(self, name, netns, to_netns):
+        self.calls.append(("move", name, to_netns))
+        link = self.links.pop((netns, name))
+        link["netns"] = to_netns
+        self.links[(to_netns, name)] = link
+
+    def lease(self, name, device, queue):
+        self.calls.append(("lease", name, queue))
+        if self.fail_lease == queue:
+            raise NetlinkError(16, "Device or resource busy", "Device queue in use by AF_XDP")
+        link = self.links[(None, name)]
+        used = len([l for l in self.leases.values() if l["ifindex"] == link["ifindex"]])
+        self.leases[queue] = {"ifindex": link["ifindex"], "queue": used + 1, "netns_id": None}
+        return used + 1
+
+
+def params(**kw):
+    base = {"name": "nk-vm1", "state": "present", "recreate": False}
+    for key in ("mode", "pairing", "policy", "scrub", "headroom", "tailroom", "mtu", "address", "numrxqueues",
+                "netns", "up", "peer", "lower"):
+        base[key] = None
+    base.update(kw)
+    return base
+
+
+VM1 = dict(pairing="single", mode="l2", address="52:54:00:12:34:56", lower={"device": "eth0", "queues": [14, 15]},
+           up=True)
+
+
+def test_leased_single_device_then_idempotent():
+    k = FakeKernel()
+    r = svc.run_link(params(**VM1), k)
+    assert r["changed"] and r["queues"] == [1, 2]
+    assert r["queue_map"] == [{"queue": 1, "lower_queue": 14}, {"queue": 2, "lower_queue": 15}]
+    create = k.calls[0][1]
+    assert create["pairing"] == "single" and create["numrxqueues"] == 3 and "peer" not in create
+    assert [c[0] for c in k.calls] == ["create", "lease", "lease", "setlink"]
+    k.calls = []
+    again = svc.run_link(params(**VM1), k)
+    assert not again["changed"] and not k.calls and again["queues"] == [1, 2]
+
+
+def test_check_mode_changes_nothing_and_predicts_queue_ids():
+    k = FakeKernel()
+    r = svc.run_link(params(**VM1), k, check_mode=True, diff=True)
+    assert r["changed"] and not k.calls and r["queues"] == [1, 2] and r["diff"]["before"] == {}
+    assert len(r["actions"]) == 4
+
+
+def test_half_made_device_gets_its_missing_leases():
+    k = FakeKernel()
+    k.fail_lease = 15
+    with pytest.raises(KernelError) as err:
+        svc.run_link(params(**VM1), k)
+    assert "Device queue in use by AF_XDP" in str(err.value) and "removed" in str(err.value)
+    assert (None, "nk-vm1") not in k.links and not k.leases  # a re-run starts clean
+    k.fail_lease = None
+    # a device left with only its first lease (e.g. a run killed half-way) is completed in place
+    k.create({"name": "nk-vm1", "pairing": "single", "mode": "l2", "numrxqueues": 3,
+              "address": "52:54:00:12:34:56"})
+    k.lease("nk-vm1", "eth0", 14)
+    k.calls = []
+    r = svc.run_link(params(**VM1), k)
+    assert [c[0] for c in k.calls] == ["lease", "setlink"] and r["queues"] == [1, 2]
+
+
+def test_queue_leased_to_another_device_is_refused_before_any_change():
+    k = FakeKernel()
+    svc.run_link(params(**VM1), k)
+    k.calls = []
+    with pytest.raises(ValidationError) as err:
+        svc.run_link(params(name="nk-vm2", pairing="single", lower={"device": "eth0", "queues": [15, 15]}), k)
+    assert "queue 15 already leased to nk-vm1" in str(err.value) and not k.calls
+
+
+@pytest.mark.parametrize("kw, option, text", [
+    (dict(name="a-very-long-name-x"), "name", "not a valid interface name"),
+    (dict(name="bad/name"), "name", "not a valid interface name"),
+    (dict(pairing="single", peer={"name": "p", "netns": None, "policy": None, "scrub": None, "address": None}),
+     "peer", "single-mode device has no peer"),
+    (dict(pairing="single", policy="drop"), "policy", "only pass"),
+    (dict(netns="green"), "netns", "does not exist"),
+    (dict(mode="l3", address="52:54:00:00:00:01"), "address", "needs mode: l2"),
+    (dict(pairing="single", lower={"device": "eth0", "queues": [15, 16]}), "lower.queues", "outside eth0's 16"),
+    (dict(pairing="single", lower={"device": "eth9", "queues": [1, 1]}), "lower.device", "no network device"),
+    (dict(pairing="single", lower={"device": "nk-x", "queues": [1, 1]}), "lower.device", None),
+    (dict(lower={"device": "eth0", "queues": [14, 15]}), "pairing", "needs pairing: single"),
+    (dict(pairing="single", numrxqueues=2, lower={"device": "eth0", "queues": [14, 15]}), "numrxqueues",
+     "at least 3"),
+])
+def test_bad_input_is_refused_and_nothing_changes(kw, option, text):
+    k = FakeKernel()
+    k._new("nk-x", None, {"mode": "l3"})
+    k.calls = []
+    with pytest.raises(ValidationError) as err:
+        svc.run_link(params(**kw), k)
+    assert err.value.option == option and (text is None or text in str(err.value)) and not k.calls
+
+
+def test_missing_kernel_features_name_what_provides_them():
+    k = FakeKernel(btf=K612, leasing=False)
+    with pytest.raises(UnsupportedError) as err:
+        svc.run_link(params(pairing="single"), k)
+    assert "Linux 7.1" in str(err.value)
+    with pytest.raises(UnsupportedError) as err:
+        svc.run_link(params(headroom=64), k)
+    assert "headroom" in str(err.value) and "6.14" in str(err.value)
+    with pytest.raises(UnsupportedError) as err:
+        svc.run_link(params(lower={"device": "eth0", "queues": [14, 15]}, pairing="pair"), k)
+    assert "queue leasing" in str(err.value) or "LOWERDEV" in str(err.value)
+    assert not k.calls
+    # a pair works and no pairing attribute is sent to a kernel that does not know it
+    r = svc.run_link(params(mode="l3", peer={"name": "nk-vm1p", "netns": "blue", "policy": None, "scrub": None,
+                                             "address": None}), k)
+    assert r["changed"] and "pairing" not in k.calls[0][1]
+
+
+def test_attribute_the_kernel_ignored_removes_the_device_and_says_why():
+    k = FakeKernel(ignore={"headroom"})
+    with pytest.raises(KernelError) as err:
+        svc.run_link(params(mode="l3", headroom=64), k)
+    assert "headroom: asked 64, got 0" in str(err.value) and "6.14" in str(err.value)
+    assert (None, "nk-vm1") not in k.links
+
+
+def test_only_policies_change_in_place_unless_recreate():
+    k = FakeKernel()
+    peer = {"name": "nk0p", "netns": "blue", "policy": None, "scrub": None, "address": None}
+    svc.run_link(params(name="nk0", mode="l3", peer=peer), k)
+    k.calls = []
+    r = svc.run_link(params(name="nk0", policy="drop", peer=dict(peer, policy="drop")), k)
+    assert r["changed"] and [c[0] for c in k.calls] == ["policy"]
+    with pytest.raises(ValidationError) as err:
+        svc.run_link(params(name="nk0", mode="l2"), k)
+    assert "recreate: true" in str(err.value) and err.value.option == "mode"
+    k.calls = []
+    r = svc.run_link(params(name="nk0", mode="l2", recreate=True), k)
+    assert [c[0] for c in k.calls] == ["delete", "create"]
+
+
+def test_absent_and_info():
+    k = FakeKernel()
+    svc.run_link(params(**VM1), k)
+    info = svc.run_info({"netns": [], "nics": ["eth0"]}, k)
+    assert info["devices"]["nk-vm1"]["leases"] == [{"queue": 1, "device": "eth0", "device_queue": 14},
+                                                  {"queue": 2, "device": "eth0", "device_queue": 15}]
+    assert info["capabilities"]["leasing"]
+    r = svc.run_link(params(name="nk-vm1", state="absent"), k, check_mode=True)
+    assert r["changed"] and (None, "nk-vm1") in k.links
+    r = svc.run_link(params(name="nk-vm1", state="absent"), k)
+    assert r["changed"] and (None, "nk-vm1") not in k.links and not k.leases
+    assert not svc.run_link(params(name="nk-vm1", state="absent"), k)["changed"]
