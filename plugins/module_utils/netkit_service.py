@@ -44,8 +44,9 @@ def check_ifname(option, name):
 def wanted(params):
     """Module parameters -> flat dict of the attributes the user set (unset = not managed)."""
     peer = params.get("peer") or {}
-    want = dict((k, params.get(k)) for k in ("mode", "pairing", "policy", "scrub", "headroom", "tailroom",
-                                            "mtu", "address", "numrxqueues", "netns", "up"))
+    keys = ("mode", "pairing", "policy", "scrub", "headroom", "tailroom", "mtu", "address", "numrxqueues",
+            "netns", "up")
+    want = dict((k, params.get(k)) for k in keys)
     want.update({"peer_name": peer.get("name"), "peer_netns": peer.get("netns"),
                  "peer_policy": peer.get("policy"), "peer_scrub": peer.get("scrub"),
                  "peer_address": peer.get("address")})
@@ -169,8 +170,7 @@ def _validate_lower(params, want, caps, nic):
     need = 1 + last - first + 1
     if want.get("numrxqueues") is not None and want["numrxqueues"] < need:
         raise ValidationError("numrxqueues", "%d is too small for %d leased queues: netkit keeps queue 0 and "
-                              "appends one queue per lease (at least %d)" % (want["numrxqueues"],
-                                                                           need - 1, need),
+                              "appends one queue per lease (at least %d)" % (want["numrxqueues"], need - 1, need),
                               value=want["numrxqueues"])
 
 
@@ -450,6 +450,10 @@ WHY = {"pairing": "single mode needs Linux 7.1", "scrub": "scrub needs Linux 6.1
        "tailroom": "tailroom needs Linux 6.14"}
 
 
+def _why(key):
+    return " (%s)" % WHY[key] if key in WHY else ""
+
+
 def run_link(params, backend, check_mode=False, diff=False):
     caps = backend.capabilities()
     want = wanted(params)
@@ -476,8 +480,7 @@ def run_link(params, backend, check_mode=False, diff=False):
                     _remove_half_made(backend, params["name"], params)
                 raise KernelError("the kernel did not apply %s on %s (%s)%s" % (
                     ", ".join(sorted(wrong)), params["name"],
-                    "; ".join("%s: asked %s, got %s%s" % (k, _show(b), _show(a),
-                                                         " — %s" % WHY[k] if k in WHY else "")
+                    "; ".join("%s: asked %s, got %s%s" % (k, _show(b), _show(a), _why(k))
                               for k, (a, b) in sorted(wrong.items())),
                     "; the device was removed" if created else ""))
         elif after_view is not None:

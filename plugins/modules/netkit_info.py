@@ -37,6 +37,7 @@ attributes:
   platform:
     support: full
     platforms: linux
+    description: Any Linux host; without netkit the capabilities say so and no devices are listed.
 requirements:
   - Linux; Python 3.9 or later on the managed node (standard library only).
 seealso:
@@ -61,8 +62,8 @@ RETURN = r"""
 capabilities:
   description:
     - C(kernel) release, C(netkit) (true, false, or null when unknown), C(scrub), C(headroom), C(single), C(leasing),
-      C(lowerdev), C(attributes) (attribute name to number as this kernel defines them) and C(source) (C(btf),
-      C(devices) or C(baseline): where the attribute list came from).
+      C(lowerdev), C(attributes) (attribute name to number as this kernel defines them) and C(source) (where the attribute
+      list came from, C(btf), C(devices) or C(baseline)).
   returned: always
   type: dict
   sample: {"kernel": "7.3.4+deb13-amd64", "netkit": true, "single": true, "leasing": true, "lowerdev": false,

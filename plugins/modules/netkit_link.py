@@ -64,8 +64,9 @@ options:
     type: int
   address:
     description:
-      - MAC address of the primary (O(mode=l2) only). Set it explicitly: an L2 netkit device otherwise gets a random
-        address that udev's C(MACAddressPolicy=persistent) may rewrite.
+      - MAC address of the primary (O(mode=l2) only).
+      - Set it explicitly, because an L2 netkit device otherwise gets a random address that udev's
+        C(MACAddressPolicy=persistent) may rewrite.
     type: str
   numrxqueues:
     description:
@@ -131,6 +132,7 @@ attributes:
   platform:
     support: full
     platforms: linux
+    description: Linux hosts with netkit.
 requirements:
   - Linux 6.7 or later with netkit (C(CONFIG_NETKIT)); single mode and queue leasing need Linux 7.1.
   - Python 3.9 or later on the managed node; nothing beyond the standard library (no pyroute2, no iproute2).

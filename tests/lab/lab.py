@@ -90,7 +90,7 @@ def build_image() -> Path:
         target.mkdir(parents=True, exist_ok=True)
         say(f"building the lab image in {target} (a few minutes, once per recipe)")
         started = time.monotonic()
-        result = subprocess.run(["bash", str(REPO / "tests/lab/image/build.sh"), str(target)])
+        result = subprocess.run(["bash", str(REPO / "tests/lab/image/build.sh"), str(target)], check=False)
         if result.returncode != 0:
             shutil.rmtree(target, ignore_errors=True)
             raise LabError("the lab image build failed (its log is above)")
@@ -148,7 +148,7 @@ class Lab:
                 "root@127.0.0.1", "--", *command]
 
     def ssh(self, command: list[str], timeout: float = 600) -> subprocess.CompletedProcess:
-        return subprocess.run(self.ssh_argv(command), capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(self.ssh_argv(command), capture_output=True, text=True, timeout=timeout, check=False)
 
     def up(self, kernel: str) -> Path:
         if kernel not in KERNEL_SERIES:
@@ -180,7 +180,7 @@ class Lab:
             port = free_port()
             (self.state / "port").write_text(str(port))
             argv = qemu_argv(self.name, image, release, port, pubkey, self.state)
-            result = subprocess.run(argv, capture_output=True, text=True)
+            result = subprocess.run(argv, capture_output=True, text=True, check=False)
             if result.returncode == 0:
                 break
             if "hostfwd" not in result.stderr:
@@ -288,7 +288,7 @@ class Lab:
         pid = self.pid
         if pid and self.running():
             os.kill(pid, signal.SIGTERM)
-            for _ in range(50):
+            for _attempt in range(50):
                 if not self.running():
                     break
                 time.sleep(0.2)
@@ -348,7 +348,7 @@ def main(argv: list[str]) -> int:
             print(lab.up(args.kernel))
         elif args.command == "ssh":
             cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
-            return subprocess.run(lab.ssh_argv(cmd or ["bash", "-l"])).returncode
+            return subprocess.run(lab.ssh_argv(cmd or ["bash", "-l"]), check=False).returncode
         elif args.command == "reboot":
             lab.reboot()
         elif args.command == "down":

@@ -20,8 +20,8 @@ K612 = dict((k, v) for k, v in K73.items() if v <= 7)
 class FakeKernel(object):
     """Links by (netns, name); one 16-queue NIC 'eth0' (ifindex 2); leases kept on the NIC's side."""
 
-    def __init__(self, btf=K73, leasing=True, ignore=()):
-        self.caps = netkit_caps.capabilities(btf, [], leasing, "test")
+    def __init__(self, btf=None, leasing=True, ignore=()):
+        self.caps = netkit_caps.capabilities(K73 if btf is None else btf, [], leasing, "test")
         self.links = {(None, "eth0"): {"ifindex": 2, "name": "eth0", "kind": None, "up": True, "netns": None}}
         self.namespaces = {None, "blue"}
         self.leases = {}
@@ -251,8 +251,8 @@ def test_absent_and_info():
     k = FakeKernel()
     svc.run_link(params(**VM1), k)
     info = svc.run_info({"netns": [], "nics": ["eth0"]}, k)
-    assert info["devices"]["nk-vm1"]["leases"] == [{"queue": 1, "device": "eth0", "device_queue": 14},
-                                                  {"queue": 2, "device": "eth0", "device_queue": 15}]
+    leases = [{"queue": 1, "device": "eth0", "device_queue": 14}, {"queue": 2, "device": "eth0", "device_queue": 15}]
+    assert info["devices"]["nk-vm1"]["leases"] == leases
     assert info["capabilities"]["leasing"]
     r = svc.run_link(params(name="nk-vm1", state="absent"), k, check_mode=True)
     assert r["changed"] and (None, "nk-vm1") in k.links

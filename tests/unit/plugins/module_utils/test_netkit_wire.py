@@ -98,10 +98,9 @@ def test_queue_create_and_queue_get():
 
 def test_extack_text_is_read_from_the_error():
     request = nl.nl_msg(16, 5, 1, b"x" * 20)
-    payload = struct.pack("=i", -16) + request[:16] + nl.nla_str(nl.NLMSGERR_ATTR_MSG,
-                                                                  "Device queue in use due to queue leasing")
-    assert nl.parse_error(nl.NLM_F_CAPPED | nl.NLM_F_ACK_TLVS, payload) == (
-        16, "Device queue in use due to queue leasing")
+    text = "Device queue in use due to queue leasing"
+    payload = struct.pack("=i", -16) + request[:16] + nl.nla_str(nl.NLMSGERR_ATTR_MSG, text)
+    assert nl.parse_error(nl.NLM_F_CAPPED | nl.NLM_F_ACK_TLVS, payload) == (16, text)
     assert nl.parse_error(0, struct.pack("=i", 0)) == (0, None)
 
 
