@@ -1,0 +1,259 @@
+# -*- coding: utf-8 -*-
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The slice planner: a host's NIC and VMs in, queue ranges, contexts, rules, netkit devices out.
+
+Pure functions (the ``slice_plan`` filter runs them on the controller).  Stability is the
+point: a VM found in the previous plan keeps its queues, MAC and allocated addresses,
+so adding or removing a VM never moves another one.  Every error is a ValidationError
+in the inventory's terms (``vms[2].queues``, ``host_queues``, ...).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+
+from ansible_collections.vmnet.netkit.plugins.module_utils.errors import ValidationError
+
+VM_KEYS = ("name", "queues", "addresses", "mac")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+NETKIT_PREFIX = "nk-"
+IFNAMSIZ = 16
+MAX_NAME = IFNAMSIZ - 1 - len(NETKIT_PREFIX)
+MAC_RE = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
+
+
+def _int(option, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, int):
+        try:
+            value = int(str(value))
+        except ValueError:
+            raise ValidationError(option, "must be a whole number, not %r" % (value,), value=value)
+    if value < minimum:
+        raise ValidationError(option, "must be at least %d, not %d" % (minimum, value), value=value)
+    return value
+
+
+def _subnets(subnets):
+    out = []
+    for n, text in enumerate(subnets or []):
+        try:
+            out.append(ipaddress.ip_network(str(text), strict=True))
+        except ValueError as err:
+            raise ValidationError("subnets[%d]" % n, "%r is not a network in CIDR form (%s)" % (text, err),
+                                  value=text)
+    return out
+
+
+def _vms(vms, subnets):
+    if not isinstance(vms, list):
+        raise ValidationError("vms", "must be a list of VMs ({name, queues, addresses, mac})", value=vms)
+    out = []
+    names, addrs, macs = {}, {}, {}
+    for n, vm in enumerate(vms):
+        opt = "vms[%d]" % n
+        if not isinstance(vm, dict):
+            raise ValidationError(opt, "must be a dict with name, queues, addresses, mac", value=vm)
+        unknown = sorted(set(vm) - set(VM_KEYS))
+        if unknown:
+            raise ValidationError(opt, "unknown key(s) %s" % ", ".join(unknown), value=unknown,
+                                  allowed=", ".join(VM_KEYS))
+        name = vm.get("name")
+        if not name or not isinstance(name, str):
+            raise ValidationError(opt + ".name", "every VM needs a name", value=name)
+        if len(name) > MAX_NAME or not NAME_RE.match(name):
+            raise ValidationError(opt + ".name", "%r cannot name an interface: its netkit device %s%s must fit "
+                                  "15 characters, so VM names have 1 to %d letters, digits, '_', '.' or '-'"
+                                  % (name, NETKIT_PREFIX, name, MAX_NAME), value=name)
+        if name in names:
+            raise ValidationError(opt + ".name", "VM %r is listed twice (vms[%d] and vms[%d])" % (name, names[name], n),
+                                  value=name)
+        names[name] = n
+        queues = _int(opt + ".queues", vm.get("queues", 1), 1)
+        given = []
+        for addr in vm.get("addresses") or []:
+            try:
+                ip = ipaddress.ip_address(str(addr).split("/")[0])
+            except ValueError:
+                raise ValidationError(opt + ".addresses", "%r is not an IPv4 or IPv6 address" % (addr,), value=addr)
+            if ip in addrs:
+                raise ValidationError(opt + ".addresses", "%s is given to both %s and %s" % (ip, addrs[ip], name),
+                                      value=str(ip))
+            addrs[ip] = name
+            if subnets:
+                home = [s for s in subnets if s.version == ip.version and ip in s]
+                if not home:
+                    raise ValidationError(opt + ".addresses", "%s is outside the host's VM subnets (%s)" % (
+                        ip, ", ".join(str(s) for s in subnets)), value=str(ip))
+                if ip == home[0].network_address:
+                    raise ValidationError(opt + ".addresses", "%s is the network address of %s" % (ip, home[0]),
+                                          value=str(ip))
+            given.append(ip)
+        mac = vm.get("mac")
+        if mac is not None:
+            if not MAC_RE.match(str(mac)) or int(str(mac)[:2], 16) & 1:
+                raise ValidationError(opt + ".mac", "%r is not a unicast MAC address like 52:54:00:12:34:56" % (mac,),
+                                      value=mac)
+            mac = str(mac).lower()
+            if mac in macs:
+                raise ValidationError(opt + ".mac", "%s is given to both %s and %s" % (mac, macs[mac], name), value=mac)
+            macs[mac] = name
+        out.append({"name": name, "queues": queues, "given": given, "mac": mac})
+    return out
+
+
+def default_mac(device, name):
+    digest = hashlib.sha256(("%s/%s" % (device, name)).encode()).digest()
+    return "52:54:00:%02x:%02x:%02x" % (digest[0], digest[1], digest[2])
+
+
+def _free_ranges(used, first, last):
+    out = []
+    start = None
+    for q in range(first, last + 1):
+        if q in used:
+            if start is not None:
+                out.append([start, q - 1])
+                start = None
+        elif start is None:
+            start = q
+    if start is not None:
+        out.append([start, last])
+    return out
+
+
+def _assign_queues(vms, previous, channels, host_queues):
+    prev = (previous or {}).get("vms") or {}
+    used = set()
+    ranges = {}
+    for vm in vms:
+        old = (prev.get(vm["name"]) or {}).get("queues")
+        if not old or old[1] - old[0] + 1 != vm["queues"]:
+            continue
+        if old[0] < host_queues:
+            raise ValidationError("host_queues", "%d would take queue(s) %d..%d of VM %s; lower host_queues or move "
+                                  "the VM (remove it and add it again)" % (host_queues, old[0],
+                                                                          min(old[1], host_queues - 1), vm["name"]),
+                                  value=host_queues)
+        if old[1] >= channels:
+            raise ValidationError("queues", "%d channels would cut off queues %d..%d of VM %s" % (
+                channels, old[0], old[1], vm["name"]), value=channels)
+        ranges[vm["name"]] = list(old)
+        used.update(range(old[0], old[1] + 1))
+    for vm in vms:
+        if vm["name"] in ranges:
+            continue
+        for start, end in _free_ranges(used, host_queues, channels - 1):
+            if end - start + 1 >= vm["queues"]:
+                ranges[vm["name"]] = [start, start + vm["queues"] - 1]
+                used.update(range(start, start + vm["queues"]))
+                break
+        else:
+            need = sum(v["queues"] for v in vms)
+            free = channels - host_queues
+            raise ValidationError("vms", "VM %s needs %d contiguous queue(s) and none are free: the VMs need %d queues "
+                                  "but only %d exist for VMs (queues %d..%d of %d); raise queues, lower host_queues "
+                                  "or give VMs fewer queues" % (vm["name"], vm["queues"], need, free, host_queues,
+                                                                channels - 1, channels), value=need)
+    return ranges, used
+
+
+def _allocate_addresses(vms, previous, subnets):
+    prev = (previous or {}).get("vms") or {}
+    taken = set()
+    for vm in vms:
+        taken.update(vm["given"])
+    result = {}
+    for vm in vms:
+        addrs = list(vm["given"])
+        for net in subnets:
+            if any(a.version == net.version for a in addrs):
+                continue
+            keep = None
+            for old in (prev.get(vm["name"]) or {}).get("addresses") or []:
+                ip = ipaddress.ip_address(old)
+                if ip.version == net.version and ip in net and ip not in taken:
+                    keep = ip
+                    break
+            if keep is None:
+                keep = _first_free(net, taken, vm["name"])
+            taken.add(keep)
+            addrs.append(keep)
+        result[vm["name"]] = addrs
+    return result
+
+
+def _first_free(net, taken, name):
+    # the network address and the first host (the gateway) are never given to a VM
+    start = int(net.network_address) + 2
+    end = int(net.broadcast_address) - (1 if net.version == 4 else 0)
+    for value in range(start, min(end, start + 65536) + 1):
+        ip = ipaddress.ip_address(value)
+        if ip not in taken:
+            return ip
+    raise ValidationError("subnets", "no free address left in %s for VM %s" % (net, name), value=str(net))
+
+
+def plan(vms, device, queues, host_queues, subnets=None, previous=None):
+    """-> the plan dict (see docs/planning.md)."""
+    if not device or not isinstance(device, str):
+        raise ValidationError("device", "the NIC's name is required", value=device)
+    channels = _int("queues", queues, 2)
+    host_queues = _int("host_queues", host_queues, 1)
+    if host_queues >= channels:
+        raise ValidationError("host_queues", "%d leaves no queue for VMs out of %d; it must be below queues" % (
+            host_queues, channels), value=host_queues, allowed="1..%d" % (channels - 1))
+    nets = _subnets(subnets)
+    if previous and previous.get("device") not in (None, device):
+        previous = None  # a plan for another NIC says nothing about this one
+    parsed = _vms(vms, nets)
+    ranges, used = _assign_queues(parsed, previous, channels, host_queues)
+    addresses = _allocate_addresses(parsed, previous, nets)
+    prev = (previous or {}).get("vms") or {}
+    out_vms = {}
+    for vm in parsed:
+        name = vm["name"]
+        first, last = ranges[name]
+        count = last - first + 1
+        addrs = sorted(addresses[name], key=lambda a: (a.version, a))
+        mac = vm["mac"] or (prev.get(name) or {}).get("mac") or default_mac(device, name)
+        rules = [{"flow_type": "ip4" if a.version == 4 else "ip6", "dst_ip": str(a), "context": name} for a in addrs]
+        out_vms[name] = {
+            "name": name, "queues": [first, last], "queue_count": count, "context": name,
+            "rss_context": {"name": name, "start": first, "equal": count},
+            "addresses": [str(a) for a in addrs], "rules": rules, "mac": mac,
+            "netkit": {"name": NETKIT_PREFIX + name, "pairing": "single", "mode": "l2", "numrxqueues": count + 1,
+                       "lower": {"device": device, "queues": [first, last]}},
+            "qemu": {"netdev_id": "net-" + name, "ifname": NETKIT_PREFIX + name, "queues": count, "start_queue": 1,
+                     "map_start_index": first, "mac": mac},
+        }
+    ordered = sorted(out_vms.values(), key=lambda v: v["queues"])
+    return {
+        "device": device, "channels": channels, "host_queues": host_queues,
+        "default_table": {"start": 0, "equal": host_queues},
+        "vms": out_vms,
+        "contexts": [v["rss_context"] for v in ordered],
+        "rules": [r for v in ordered for r in v["rules"]],
+        "free_queues": _free_ranges(used, host_queues, channels - 1),
+    }
+
+
+def qemu_netdev(vm, map_path=None, mode="native", force_copy=False, device_model="virtio-net-pci"):
+    """A plan VM entry -> qemu argv ["-netdev", "af-xdp,...", "-device", "..."]."""
+    q = (vm or {}).get("qemu") if isinstance(vm, dict) else None
+    if not q or not all(k in q for k in ("netdev_id", "ifname", "queues", "start_queue", "mac")):
+        raise ValidationError("qemu_netdev", "the input must be one VM of a slice_plan result (with its qemu entry)",
+                              value=vm)
+    if mode not in ("native", "skb"):
+        raise ValidationError("mode", "must be native or skb", value=mode, allowed="native, skb")
+    netdev = ["af-xdp", "id=%s" % q["netdev_id"], "ifname=%s" % q["ifname"], "mode=%s" % mode,
+              "queues=%d" % q["queues"], "start-queue=%d" % q["start_queue"]]
+    if force_copy:
+        netdev.append("force-copy=on")
+    if map_path:
+        netdev += ["inhibit=on", "map-path=%s" % map_path, "map-start-index=%d" % q["map_start_index"]]
+    device = [device_model, "netdev=%s" % q["netdev_id"], "mac=%s" % q["mac"]]
+    if q["queues"] > 1:
+        device += ["mq=on", "vectors=%d" % (2 * q["queues"] + 2)]
+    return ["-netdev", ",".join(netdev), "-device", ",".join(device)]
