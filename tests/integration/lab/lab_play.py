@@ -57,3 +57,30 @@ def run(node, module, args, check=False, diff=False):
 def ok(result):
     assert not result.get("failed"), result.get("msg")
     return result
+
+
+def run_playbook(node, playbook, extra_vars=None, check=False, diff=False):
+    """Run one of the collection's playbooks against the lab node with inventories/lab; -> (rc, output)."""
+    env = dict(os.environ)
+    env.update({"PATH": VENV_BIN + os.pathsep + env.get("PATH", ""),
+                "ANSIBLE_COLLECTIONS_PATH": os.path.join(ROOT, ".build", "collections"),
+                "ANSIBLE_HOST_KEY_CHECKING": "False", "ANSIBLE_NOCOLOR": "1"})
+    argv = [os.path.join(VENV_BIN, "ansible-playbook"), "-i", node.inventory,
+            "-i", os.path.join(ROOT, "inventories", "lab"), os.path.join(ROOT, "playbooks", playbook)]
+    if extra_vars:
+        argv += ["-e", json.dumps(extra_vars)]
+    if check:
+        argv.append("--check")
+    if diff:
+        argv.append("--diff")
+    p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, env=env,
+                       check=False)
+    return p.returncode, p.stdout
+
+
+def recap_changed(output):
+    """The changed= count of lab-node in a PLAY RECAP."""
+    for line in output.splitlines():
+        if line.startswith("lab-node") and "changed=" in line:
+            return int(line.split("changed=")[1].split()[0])
+    raise AssertionError("no PLAY RECAP for lab-node in:\n" + output[-3000:])
