@@ -21,7 +21,7 @@ FEATURES = {
     "scrub": ("scrub", "Linux 6.13 (IFLA_NETKIT_SCRUB)"),
     "headroom": ("headroom", "Linux 6.14 (IFLA_NETKIT_HEADROOM/TAILROOM)"),
     "single": ("pairing", "Linux 7.1 (IFLA_NETKIT_PAIRING, netkit single mode)"),
-    "lowerdev": ("lowerdev", "a kernel with the netkit LOWERDEV patch (roles/netkit_kernel)"),
+    "lowerdev": ("lowerdev", "a kernel carrying the netkit LOWERDEV patch (IFLA_NETKIT_LOWERDEV)"),
 }
 LEASING_PROVIDER = "Linux 7.1 (netdev generic netlink queue-create)"
 
