@@ -144,7 +144,7 @@ def _validate_lower(params, want, caps, nic):
         raise ValidationError("lower.queues", "[from, to] must not be descending: %s" % lower["queues"],
                               value=lower["queues"])
     if not caps.get("leasing") and not caps.get("lowerdev"):
-        raise UnsupportedError("lower", "lower: binding NIC queues needs %s or %s; kernel %s has neither" % (
+        raise UnsupportedError("lower", "lower: binding NIC queues needs queue leasing, %s, or %s; kernel %s has neither" % (
             netkit_caps.LEASING_PROVIDER, netkit_caps.FEATURES["lowerdev"][1], caps.get("kernel") or "in use"))
     if caps.get("leasing") and not caps.get("lowerdev") and want.get("pairing") != "single":
         raise ValidationError("pairing", "lower with queue leasing needs pairing: single (AF_XDP works on the "

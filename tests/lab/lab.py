@@ -234,6 +234,7 @@ class Lab:
             f"ansible_ssh_private_key_file={key}",
             f"ansible_ssh_common_args='{ssh_args}'",
             "ansible_python_interpreter=/usr/bin/python3",
+            "ansible_pipelining=true",
             f"lab_kernel={release}",
             *(f"{k}={v}" for k, v in sorted(nics.items())),
         ]

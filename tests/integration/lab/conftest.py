@@ -96,6 +96,7 @@ def lab_node():
     yield from _boot("pytest", "7")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def lab_node_612():
+    """The 6.12 kernel's node, only for the tests of one module (it would idle beside the 7.x node)."""
     yield from _boot("pytest-612", "6.12")

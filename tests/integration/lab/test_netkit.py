@@ -149,6 +149,6 @@ def test_612_pairs_work_single_and_lower_fail_cleanly(lab_node_612):
     assert caps["netkit"] and not caps["single"] and not caps["leasing"] and caps["kernel"].startswith("6.12")
     assert ok(pair)["changed"] and pair["device"]["peer_name"] == "nk-l3p"
     assert single.get("failed") and "Linux 7.1" in single["msg"]
-    assert lower.get("failed") and "queue leasing" in lower["msg"]
+    assert lower.get("failed") and "queue leasing" in lower["msg"] and "LOWERDEV" in lower["msg"]
     assert rooms.get("failed") and "6.14" in rooms["msg"]
     assert node.ssh("ip link show nk-single").returncode != 0 and node.ssh("ip link show nk-vm1").returncode != 0

@@ -1,0 +1,39 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Pack the collection's module_utils into one reproducible zip (runs on the controller).
+
+Python imports from a zip on PYTHONPATH, so the node gets one file: one copy task, and the
+same bytes for the same code (fixed timestamps, sorted entries) so the copy is idempotent.
+usage: pack_module_utils.py MODULE_UTILS_DIR OUT.zip
+"""
+
+import os
+import sys
+import zipfile
+
+PREFIX = "ansible_collections/vmnet/netkit/plugins/module_utils/"
+
+
+def main(src, out):
+    tmp = out + ".tmp"
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+        # zipimport finds regular packages only: give every level an __init__.py
+        parts = PREFIX.strip("/").split("/")
+        for depth in range(1, len(parts) + 1):
+            info = zipfile.ZipInfo("/".join(parts[:depth]) + "/__init__.py", date_time=(2020, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, b"")
+        for name in sorted(os.listdir(src)):
+            if name == "__init__.py":
+                continue
+            if not name.endswith(".py"):
+                continue
+            info = zipfile.ZipInfo(PREFIX + name, date_time=(2020, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with open(os.path.join(src, name), "rb") as f:
+                zf.writestr(info, f.read())
+    os.replace(tmp, out)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2])
