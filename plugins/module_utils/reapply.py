@@ -64,8 +64,8 @@ def run_step(step):
         close = getattr(backend, "close", None)
         if close:
             close()
-    return result.get("changed", False), result.get("actions") and [
-        a if isinstance(a, str) else a.get("summary", str(a)) for a in result["actions"]] or []
+    lines = [a if isinstance(a, str) else a.get("summary", str(a)) for a in result.get("actions") or []]
+    return result.get("changed", False), lines
 
 
 def main(argv=None):
@@ -96,4 +96,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -74,7 +74,7 @@ def _vms(vms, subnets):
         given = []
         for addr in vm.get("addresses") or []:
             try:
-                ip = ipaddress.ip_address(str(addr).split("/")[0])
+                ip = ipaddress.ip_address(str(addr).split("/", maxsplit=1)[0])
             except ValueError:
                 raise ValidationError(opt + ".addresses", "%r is not an IPv4 or IPv6 address" % (addr,), value=addr)
             if ip in addrs:
@@ -132,10 +132,9 @@ def _assign_queues(vms, previous, channels, host_queues):
         if not old or old[1] - old[0] + 1 != vm["queues"]:
             continue
         if old[0] < host_queues:
+            taken = (host_queues, old[0], min(old[1], host_queues - 1), vm["name"])
             raise ValidationError("host_queues", "%d would take queue(s) %d..%d of VM %s; lower host_queues or move "
-                                  "the VM (remove it and add it again)" % (host_queues, old[0],
-                                                                          min(old[1], host_queues - 1), vm["name"]),
-                                  value=host_queues)
+                                  "the VM (remove it and add it again)" % taken, value=host_queues)
         if old[1] >= channels:
             raise ValidationError("queues", "%d channels would cut off queues %d..%d of VM %s" % (
                 channels, old[0], old[1], vm["name"]), value=channels)
