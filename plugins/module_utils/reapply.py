@@ -61,9 +61,8 @@ def run_step(step):
     try:
         result = run(step["params"], backend)
     finally:
-        close = getattr(backend, "close", None)
-        if close:
-            close()
+        if hasattr(backend, "close"):
+            backend.close()
     lines = [a if isinstance(a, str) else a.get("summary", str(a)) for a in result.get("actions") or []]
     return result.get("changed", False), lines
 
