@@ -262,7 +262,7 @@ class Lab:
             "user": "root",
             "identity_file": fields["ansible_ssh_private_key_file"],
             "kernel": fields["lab_kernel"],
-            "nics": {k: v for k, v in fields.items() if k.startswith("lab_nic")},
+            "nics": {k: v for k, v in fields.items() if k.startswith(("lab_nic", "lab_wire"))},
         }
 
     def reboot(self) -> None:

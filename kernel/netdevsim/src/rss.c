@@ -4,16 +4,23 @@
  * ntuple (flow steering) rules, so that netdevsim can stand in for the
  * multi-queue NICs (mlx5, bnxt, ice) that vmnet.netkit cuts into slices.
  *
- * Nothing here steers packets (netdevsim receives none from a wire); the
- * point is the control plane: the same ethtool requests, the same core
- * validation paths and the same answers a real driver gives. Choices that
- * imitate a particular driver are marked "like mlx5", "like ixgbe", etc.
+ * The control plane answers like a real driver: the same ethtool requests,
+ * the same core validation paths and the same answers. The receive side
+ * steers like one too: a frame that arrives from a linked netdevsim port (the
+ * lab's "wire") goes through the ntuple rules in location order, then
+ * through the indirection table of the main table or of the rule's context,
+ * indexed by a Toeplitz (or XOR) hash of its addresses and ports under that
+ * table's key (nsim_rss_steer). Choices that imitate a particular driver are
+ * marked "like mlx5", "like ixgbe", etc.
  *
  * Builds against Debian's 6.12 and 7.x kernels (see kernel/netdevsim/README.md).
  */
 
 #include <linux/ethtool.h>
+#include <linux/in.h>
 #include <linux/list.h>
+#include <linux/skbuff.h>
+#include <net/flow_dissector.h>
 #include <linux/netdevice.h>
 #include <linux/slab.h>
 #include <linux/version.h>
@@ -33,17 +40,26 @@ static struct nsim_rss *nsim_rss(struct net_device *dev)
 	return &ns->ethtool.rss;
 }
 
+static void nsim_rss_spread(struct nsim_rss_table *table, u32 channels)
+{
+	u32 i;
+
+	for (i = 0; i < NSIM_RSS_INDIR_SIZE; i++)
+		table->indir[i] = ethtool_rxfh_indir_default(i, channels);
+}
+
 void nsim_rss_init(struct netdevsim *ns)
 {
 	struct nsim_rss *rss = &ns->ethtool.rss;
-	u32 i;
+	struct nsim_rss_table *main = &rss->tables[0];
 
+	spin_lock_init(&rss->lock);
 	INIT_LIST_HEAD(&rss->rules);
 	rss->rule_count = 0;
-	rss->hfunc = ETH_RSS_HASH_TOP;
-	netdev_rss_key_fill(rss->key, sizeof(rss->key));
-	for (i = 0; i < NSIM_RSS_INDIR_SIZE; i++)
-		rss->indir[i] = ethtool_rxfh_indir_default(i, ns->ethtool.channels);
+	main->hfunc = ETH_RSS_HASH_TOP;
+	netdev_rss_key_fill(main->key, sizeof(main->key));
+	nsim_rss_spread(main, ns->ethtool.channels);
+	main->active = true;
 }
 
 void nsim_rss_fini(struct netdevsim *ns)
@@ -51,11 +67,14 @@ void nsim_rss_fini(struct netdevsim *ns)
 	struct nsim_rss *rss = &ns->ethtool.rss;
 	struct nsim_ntuple_rule *rule, *tmp;
 
-	list_for_each_entry_safe(rule, tmp, &rss->rules, list) {
-		list_del(&rule->list);
-		kfree(rule);
-	}
+	LIST_HEAD(gone);
+
+	spin_lock_bh(&rss->lock);
+	list_splice_init(&rss->rules, &gone);
 	rss->rule_count = 0;
+	spin_unlock_bh(&rss->lock);
+	list_for_each_entry_safe(rule, tmp, &gone, list)
+		kfree(rule);
 }
 
 /*
@@ -67,12 +86,12 @@ void nsim_rss_fini(struct netdevsim *ns)
 void nsim_rss_channels_changed(struct netdevsim *ns)
 {
 	struct nsim_rss *rss = &ns->ethtool.rss;
-	u32 i;
 
 	if (netif_is_rxfh_configured(ns->netdev))
 		return;
-	for (i = 0; i < NSIM_RSS_INDIR_SIZE; i++)
-		rss->indir[i] = ethtool_rxfh_indir_default(i, ns->ethtool.channels);
+	spin_lock_bh(&rss->lock);
+	nsim_rss_spread(&rss->tables[0], ns->ethtool.channels);
+	spin_unlock_bh(&rss->lock);
 }
 
 /* Turning ntuple-filters off flushes the rule table, like ixgbe and ice. */
@@ -94,15 +113,15 @@ u32 nsim_get_rxfh_key_size(struct net_device *dev)
 
 int nsim_get_rxfh(struct net_device *dev, struct ethtool_rxfh_param *rxfh)
 {
-	struct nsim_rss *rss = nsim_rss(dev);
+	struct nsim_rss_table *main = &nsim_rss(dev)->tables[0];
 
 	/* Contexts other than 0 are read from the core's copy (xarray). */
-	rxfh->hfunc = rss->hfunc;
+	rxfh->hfunc = main->hfunc;
 	rxfh->input_xfrm = 0;
 	if (rxfh->indir)
-		memcpy(rxfh->indir, rss->indir, sizeof(rss->indir));
+		memcpy(rxfh->indir, main->indir, sizeof(main->indir));
 	if (rxfh->key)
-		memcpy(rxfh->key, rss->key, sizeof(rss->key));
+		memcpy(rxfh->key, main->key, sizeof(main->key));
 	return 0;
 }
 
@@ -116,21 +135,34 @@ static int nsim_check_hfunc(u8 hfunc, struct netlink_ext_ack *extack)
 	return -EOPNOTSUPP;
 }
 
+/*
+ * Store what a request sets into the table the receive path reads (the main
+ * table, or the driver's copy of a context), under the lock that path takes.
+ */
+static void nsim_rss_store(struct nsim_rss *rss, u32 id,
+			   const struct ethtool_rxfh_param *rxfh)
+{
+	struct nsim_rss_table *table = &rss->tables[id];
+
+	spin_lock_bh(&rss->lock);
+	if (rxfh->hfunc != ETH_RSS_HASH_NO_CHANGE)
+		table->hfunc = rxfh->hfunc;
+	if (rxfh->indir)
+		memcpy(table->indir, rxfh->indir, sizeof(table->indir));
+	if (rxfh->key)
+		memcpy(table->key, rxfh->key, sizeof(table->key));
+	spin_unlock_bh(&rss->lock);
+}
+
 int nsim_set_rxfh(struct net_device *dev, struct ethtool_rxfh_param *rxfh,
 			 struct netlink_ext_ack *extack)
 {
-	struct nsim_rss *rss = nsim_rss(dev);
 	int err;
 
 	err = nsim_check_hfunc(rxfh->hfunc, extack);
 	if (err)
 		return err;
-	if (rxfh->hfunc != ETH_RSS_HASH_NO_CHANGE)
-		rss->hfunc = rxfh->hfunc;
-	if (rxfh->indir)
-		memcpy(rss->indir, rxfh->indir, sizeof(rss->indir));
-	if (rxfh->key)
-		memcpy(rss->key, rxfh->key, sizeof(rss->key));
+	nsim_rss_store(nsim_rss(dev), 0, rxfh);
 	return 0;
 }
 
@@ -141,12 +173,16 @@ int nsim_create_rxfh_context(struct net_device *dev,
 {
 	struct netdevsim *ns = netdev_priv(dev);
 	u32 *indir = ethtool_rxfh_context_indir(ctx);
+	struct nsim_rss *rss = nsim_rss(dev);
+	struct nsim_rss_table *table;
 	int err;
 	u32 i;
 
 	err = nsim_check_hfunc(rxfh->hfunc, extack);
 	if (err)
 		return err;
+	if (rxfh->rss_context >= NSIM_RSS_MAX_CONTEXTS)
+		return -EINVAL;
 	/* The core stores what the user gave; the driver fills the rest. */
 	if (!rxfh->indir)
 		for (i = 0; i < ctx->indir_size; i++)
@@ -155,6 +191,16 @@ int nsim_create_rxfh_context(struct net_device *dev,
 		netdev_rss_key_fill(ethtool_rxfh_context_key(ctx), ctx->key_size);
 	if (rxfh->hfunc == ETH_RSS_HASH_NO_CHANGE)
 		ctx->hfunc = ETH_RSS_HASH_TOP;
+
+	/* The receive path's copy: the same defaults, then the request. */
+	table = &rss->tables[rxfh->rss_context];
+	spin_lock_bh(&rss->lock);
+	table->hfunc = ETH_RSS_HASH_TOP;
+	nsim_rss_spread(table, ns->ethtool.channels);
+	memcpy(table->key, ethtool_rxfh_context_key(ctx), sizeof(table->key));
+	table->active = true;
+	spin_unlock_bh(&rss->lock);
+	nsim_rss_store(rss, rxfh->rss_context, rxfh);
 	return 0;
 }
 
@@ -163,7 +209,15 @@ int nsim_modify_rxfh_context(struct net_device *dev,
 				    const struct ethtool_rxfh_param *rxfh,
 				    struct netlink_ext_ack *extack)
 {
-	return nsim_check_hfunc(rxfh->hfunc, extack);
+	int err;
+
+	err = nsim_check_hfunc(rxfh->hfunc, extack);
+	if (err)
+		return err;
+	if (rxfh->rss_context >= NSIM_RSS_MAX_CONTEXTS)
+		return -EINVAL;
+	nsim_rss_store(nsim_rss(dev), rxfh->rss_context, rxfh);
+	return 0;
 }
 
 static bool nsim_context_in_use(struct nsim_rss *rss, u32 context)
@@ -186,9 +240,16 @@ int nsim_remove_rxfh_context(struct net_device *dev,
 	 * to the driver. A NULL extack means the device is going away: the
 	 * rules go with it, so never refuse then.
 	 */
-	if (extack && nsim_context_in_use(nsim_rss(dev), rss_context)) {
+	struct nsim_rss *rss = nsim_rss(dev);
+
+	if (extack && nsim_context_in_use(rss, rss_context)) {
 		NL_SET_ERR_MSG_MOD(extack, "RSS context in use by an ntuple rule");
 		return -EBUSY;
+	}
+	if (rss_context < NSIM_RSS_MAX_CONTEXTS) {
+		spin_lock_bh(&rss->lock);
+		rss->tables[rss_context].active = false;
+		spin_unlock_bh(&rss->lock);
 	}
 	return 0;
 }
@@ -386,16 +447,19 @@ static int nsim_add_rule(struct net_device *dev, struct ethtool_rxnfc *info)
 
 	/* A rule at an occupied location replaces it, like mlx5. */
 	old = nsim_rule_find(rss, loc);
-	if (old) {
-		list_replace(&old->list, &rule->list);
-		kfree(old);
-	} else {
+	if (!old)
 		list_for_each_entry(pos, &rss->rules, list)
 			if (pos->fs.location > loc)
 				break;
+	spin_lock_bh(&rss->lock);
+	if (old) {
+		list_replace(&old->list, &rule->list);
+	} else {
 		list_add_tail(&rule->list, &pos->list);
 		rss->rule_count++;
 	}
+	spin_unlock_bh(&rss->lock);
+	kfree(old);
 	fs->location = loc;
 	return 0;
 }
@@ -407,9 +471,11 @@ static int nsim_del_rule(struct net_device *dev, u32 loc)
 
 	if (!rule)
 		return -ENOENT;
+	spin_lock_bh(&rss->lock);
 	list_del(&rule->list);
-	kfree(rule);
 	rss->rule_count--;
+	spin_unlock_bh(&rss->lock);
+	kfree(rule);
 	return 0;
 }
 
@@ -423,4 +489,171 @@ int nsim_set_rxnfc(struct net_device *dev, struct ethtool_rxnfc *info)
 	default:
 		return -EOPNOTSUPP;
 	}
+}
+
+/* Receive side ---------------------------------------------------------- */
+
+static bool nsim_masked_eq(const void *value, const void *want, const void *mask, size_t len)
+{
+	const u8 *v = value, *w = want, *m = mask;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if ((v[i] ^ w[i]) & m[i])
+			return false;
+	return true;
+}
+
+/* Does the frame described by KEYS match RULE's flow type and masked fields? */
+static bool nsim_rule_matches(const struct ethtool_rx_flow_spec *fs,
+			      const struct flow_keys *keys)
+{
+	u32 flow = fs->flow_type & ~(FLOW_EXT | FLOW_MAC_EXT | FLOW_RSS);
+	bool v4 = keys->control.addr_type == FLOW_DISSECTOR_KEY_IPV4_ADDRS;
+	bool v6 = keys->control.addr_type == FLOW_DISSECTOR_KEY_IPV6_ADDRS;
+	const struct ethtool_tcpip4_spec *h4 = &fs->h_u.tcp_ip4_spec, *m4 = &fs->m_u.tcp_ip4_spec;
+	const struct ethtool_tcpip6_spec *h6 = &fs->h_u.tcp_ip6_spec, *m6 = &fs->m_u.tcp_ip6_spec;
+	u8 proto;
+
+	switch (flow) {
+	case TCP_V4_FLOW:
+	case UDP_V4_FLOW:
+	case SCTP_V4_FLOW:
+		proto = flow == TCP_V4_FLOW ? IPPROTO_TCP :
+			flow == UDP_V4_FLOW ? IPPROTO_UDP : IPPROTO_SCTP;
+		return v4 && keys->basic.ip_proto == proto &&
+		       nsim_masked_eq(&keys->addrs.v4addrs.src, &h4->ip4src, &m4->ip4src, 4) &&
+		       nsim_masked_eq(&keys->addrs.v4addrs.dst, &h4->ip4dst, &m4->ip4dst, 4) &&
+		       nsim_masked_eq(&keys->ports.src, &h4->psrc, &m4->psrc, 2) &&
+		       nsim_masked_eq(&keys->ports.dst, &h4->pdst, &m4->pdst, 2);
+	case IPV4_USER_FLOW:
+		return v4 &&
+		       nsim_masked_eq(&keys->addrs.v4addrs.src, &fs->h_u.usr_ip4_spec.ip4src,
+				      &fs->m_u.usr_ip4_spec.ip4src, 4) &&
+		       nsim_masked_eq(&keys->addrs.v4addrs.dst, &fs->h_u.usr_ip4_spec.ip4dst,
+				      &fs->m_u.usr_ip4_spec.ip4dst, 4) &&
+		       (!fs->m_u.usr_ip4_spec.proto ||
+			keys->basic.ip_proto == fs->h_u.usr_ip4_spec.proto);
+	case TCP_V6_FLOW:
+	case UDP_V6_FLOW:
+	case SCTP_V6_FLOW:
+		proto = flow == TCP_V6_FLOW ? IPPROTO_TCP :
+			flow == UDP_V6_FLOW ? IPPROTO_UDP : IPPROTO_SCTP;
+		return v6 && keys->basic.ip_proto == proto &&
+		       nsim_masked_eq(&keys->addrs.v6addrs.src, h6->ip6src, m6->ip6src, 16) &&
+		       nsim_masked_eq(&keys->addrs.v6addrs.dst, h6->ip6dst, m6->ip6dst, 16) &&
+		       nsim_masked_eq(&keys->ports.src, &h6->psrc, &m6->psrc, 2) &&
+		       nsim_masked_eq(&keys->ports.dst, &h6->pdst, &m6->pdst, 2);
+	case IPV6_USER_FLOW:
+		return v6 &&
+		       nsim_masked_eq(&keys->addrs.v6addrs.src, fs->h_u.usr_ip6_spec.ip6src,
+				      fs->m_u.usr_ip6_spec.ip6src, 16) &&
+		       nsim_masked_eq(&keys->addrs.v6addrs.dst, fs->h_u.usr_ip6_spec.ip6dst,
+				      fs->m_u.usr_ip6_spec.ip6dst, 16) &&
+		       (!fs->m_u.usr_ip6_spec.l4_proto ||
+			keys->basic.ip_proto == fs->h_u.usr_ip6_spec.l4_proto);
+	default:
+		return false;
+	}
+}
+
+/*
+ * The hash input, in the order of the Microsoft RSS specification that NICs
+ * follow: source address, destination address, then source and destination
+ * port for TCP and UDP. Other frames hash to 0 (indirection entry 0).
+ */
+static size_t nsim_hash_input(const struct flow_keys *keys, u8 *buf)
+{
+	size_t len;
+
+	if (keys->control.addr_type == FLOW_DISSECTOR_KEY_IPV4_ADDRS) {
+		memcpy(buf, &keys->addrs.v4addrs, 8);
+		len = 8;
+	} else if (keys->control.addr_type == FLOW_DISSECTOR_KEY_IPV6_ADDRS) {
+		memcpy(buf, &keys->addrs.v6addrs, 32);
+		len = 32;
+	} else {
+		return 0;
+	}
+	if (keys->basic.ip_proto == IPPROTO_TCP || keys->basic.ip_proto == IPPROTO_UDP) {
+		memcpy(buf + len, &keys->ports.src, 2);
+		memcpy(buf + len + 2, &keys->ports.dst, 2);
+		len += 4;
+	}
+	return len;
+}
+
+/* Toeplitz: for every set input bit, XOR in the 32-bit key window at that bit. */
+static u32 nsim_toeplitz(const u8 *key, const u8 *data, size_t len)
+{
+	u32 window = (u32)key[0] << 24 | (u32)key[1] << 16 | (u32)key[2] << 8 | key[3];
+	u32 hash = 0;
+	size_t i;
+	int bit;
+
+	for (i = 0; i < len; i++)
+		for (bit = 7; bit >= 0; bit--) {
+			if (data[i] & BIT(bit))
+				hash ^= window;
+			window <<= 1;
+			if (i + 4 < NSIM_RSS_KEY_SIZE && (key[i + 4] & BIT(bit)))
+				window |= 1;
+		}
+	return hash;
+}
+
+static u32 nsim_xor_hash(const u8 *data, size_t len)
+{
+	u32 hash = 0;
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		hash ^= (u32)data[i] << (8 * (3 - i % 4));
+	return hash;
+}
+
+/*
+ * The rx queue of NS that a frame arriving from the wire lands on, or -1 when
+ * a drop rule discards it: the first matching ntuple rule (lowest location)
+ * decides, its context's table spreads, and frames no rule claims are spread
+ * by the main table.
+ */
+int nsim_rss_steer(struct netdevsim *ns, struct sk_buff *skb)
+{
+	struct nsim_rss *rss = &ns->ethtool.rss;
+	const struct nsim_rss_table *table;
+	struct nsim_ntuple_rule *rule;
+	struct flow_keys keys;
+	u8 input[36];
+	size_t len;
+	u32 hash;
+	int queue;
+
+	skb_flow_dissect_flow_keys(skb, &keys, 0);
+	len = nsim_hash_input(&keys, input);
+
+	spin_lock_bh(&rss->lock);
+	table = &rss->tables[0];
+	list_for_each_entry(rule, &rss->rules, list) {
+		if (!nsim_rule_matches(&rule->fs, &keys))
+			continue;
+		if (rule->fs.ring_cookie == RX_CLS_FLOW_DISC) {
+			queue = -1;
+			goto out;
+		}
+		if (!(rule->fs.flow_type & FLOW_RSS)) {
+			queue = ethtool_get_flow_spec_ring(rule->fs.ring_cookie);
+			goto out;
+		}
+		if (rule->rss_context < NSIM_RSS_MAX_CONTEXTS &&
+		    rss->tables[rule->rss_context].active)
+			table = &rss->tables[rule->rss_context];
+		break;
+	}
+	hash = table->hfunc == ETH_RSS_HASH_XOR ? nsim_xor_hash(input, len) :
+						 nsim_toeplitz(table->key, input, len);
+	queue = table->indir[hash % NSIM_RSS_INDIR_SIZE];
+out:
+	spin_unlock_bh(&rss->lock);
+	return queue;
 }

@@ -9,6 +9,8 @@
 #include <linux/ethtool.h>
 #include <linux/list.h>
 #include <linux/netdevice.h>
+#include <linux/skbuff.h>
+#include <linux/spinlock.h>
 #include <linux/version.h>
 
 /* Table and key sizes of a ConnectX-class NIC (mlx5 uses 40-byte keys). */
@@ -21,11 +23,24 @@
 
 struct netdevsim;
 
-struct nsim_rss {
+/* One indirection table with its key and hash function. */
+struct nsim_rss_table {
 	u32 indir[NSIM_RSS_INDIR_SIZE];
 	u8 key[NSIM_RSS_KEY_SIZE];
 	u8 hfunc;
-	struct list_head rules;
+	bool active;
+};
+
+struct nsim_rss {
+	/*
+	 * tables[0] is the main table, tables[N] the receive path's copy of
+	 * RSS context N (the core keeps its own copy for ethtool). The lock
+	 * guards the tables and the rule list against the receive path;
+	 * ethtool requests are already serialised by the core.
+	 */
+	spinlock_t lock;
+	struct nsim_rss_table tables[NSIM_RSS_MAX_CONTEXTS];
+	struct list_head rules;		/* sorted by location */
 	u32 rule_count;
 };
 
@@ -33,6 +48,8 @@ void nsim_rss_init(struct netdevsim *ns);
 void nsim_rss_fini(struct netdevsim *ns);
 void nsim_rss_channels_changed(struct netdevsim *ns);
 void nsim_rss_features_changed(struct netdevsim *ns, netdev_features_t features);
+/* Receive-side steering: the rx queue a frame lands on, or -1 to drop it. */
+int nsim_rss_steer(struct netdevsim *ns, struct sk_buff *skb);
 
 u32 nsim_get_rxfh_indir_size(struct net_device *dev);
 u32 nsim_get_rxfh_key_size(struct net_device *dev);
