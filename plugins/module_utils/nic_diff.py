@@ -385,7 +385,11 @@ def _default_action(dev, spec, state):
 
 # ---------------------------------------------------------------- ntuple rules
 
-def _rule_from_params(i, item, state, valid, problems, resolve_actions):
+def _rule_from_params(i, item, state, valid, problems, resolve_actions, pending=None):
+    """One rule of the parameters -> canonical rule.  ``pending``: a list to collect the names of
+    contexts that are not recorded yet, in check mode (where rss_contexts creates none, so a rule
+    for a context the same run would create cannot be resolved): such a rule gets the placeholder
+    ``<id of NAME>`` instead of an error."""
     opt = "rules[%d]" % i
     ft = item.get("flow_type")
     fam = flow_family(ft)
@@ -434,6 +438,9 @@ def _rule_from_params(i, item, state, valid, problems, resolve_actions):
         elif text in problems:
             raise ValidationError(opt + ".context", "%s; run vmnet.netkit.rss_contexts first so it is recreated"
                                   % problems[text], value=ctx)
+        elif pending is not None:
+            cid = "<id of %s>" % text
+            pending.append(text)
         else:
             raise ValidationError(opt + ".context", "no RSS context named %r is recorded for %s" % (text, dev),
                                   value=ctx, allowed=", ".join(sorted(valid)) or "none (create it with "
@@ -447,8 +454,11 @@ def _rule_from_params(i, item, state, valid, problems, resolve_actions):
     return rule
 
 
-def plan_rules(state, record, params):
-    """ntuple_rules: -> {"actions", "wanted" (canonical rules), "notes"}."""
+def plan_rules(state, record, params, check_mode=False):
+    """ntuple_rules: -> {"actions", "wanted" (canonical rules), "notes"}.
+
+    In check mode a context name that is not recorded is taken to be one that rss_contexts
+    creates on the real run (it creates none in check mode); the real run still refuses it."""
     require_device(state)
     dev = state["device"]
     mode = params.get("state") or "merged"
@@ -462,7 +472,13 @@ def plan_rules(state, record, params):
         return {"actions": [], "wanted": [], "notes": []}
     valid, problems = valid_contexts(record or {}, state)
     names = dict((cid, n) for n, cid in valid.items())
-    wanted = [_rule_from_params(i, it, state, valid, problems, adding) for i, it in enumerate(items)]
+    pending = [] if check_mode else None
+    wanted = [_rule_from_params(i, it, state, valid, problems, adding, pending) for i, it in enumerate(items)]
+    notes = []
+    if pending:
+        notes.append("check mode: no RSS context named %s is recorded for %s yet; its rules are shown as they "
+                     "will be added once vmnet.netkit.rss_contexts has created it (a real run without it fails)"
+                     % (", ".join(repr(n) for n in sorted(set(pending))), dev))
 
     # ---- conflicts among the wanted rules
     by_match = {}
@@ -536,7 +552,7 @@ def plan_rules(state, record, params):
     for r in add:
         actions.append(action("rule_add", et.ntuple_add_argv(ETHTOOL, dev, r),
                               "add ntuple rule %s" % rule_text(r, names), device=dev, rule=r, loc=r.get("loc")))
-    return {"actions": actions, "wanted": wanted, "notes": []}
+    return {"actions": actions, "wanted": wanted, "notes": notes}
 
 
 # ---------------------------------------------------------------- check mode

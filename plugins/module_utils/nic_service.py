@@ -325,7 +325,7 @@ def run_rules(params, backend, check_mode=False, diff=False):
         view = rules_view(state, record)
         return {"changed": False, "device": dev, "gathered": view, "rules": view, "actions": [],
                 "before": view, "after": view}
-    plan = nic_diff.plan_rules(state, record, params)
+    plan = nic_diff.plan_rules(state, record, params, check_mode=check_mode)
     actions = plan["actions"]
     before = rules_view(state, record)
     if check_mode or not actions:
@@ -339,7 +339,7 @@ def run_rules(params, backend, check_mode=False, diff=False):
     after = rules_view(after_state, record)
     result = {"changed": bool(actions), "device": dev, "actions": _public(actions), "rules": after,
               "before": before, "after": after,
-              "ntuple": after_state.get("ntuple")}
+              "ntuple": after_state.get("ntuple"), "notes": plan["notes"]}
     if diff:
         result["diff"] = {"before": before, "after": after}
     return result

@@ -174,6 +174,14 @@ actions:
   returned: always
   type: list
   elements: dict
+notes:
+  description:
+    - What the task could not know. In check mode, a rule naming a context that is not recorded yet
+      (one that M(vmnet.netkit.rss_contexts) creates on the real run, but not in check mode) is reported
+      with the placeholder C(<id of NAME>) as its context, and a note says so; a real run refuses it.
+  returned: when state is merged, replaced, overridden or deleted
+  type: list
+  elements: str
 """
 
 from ansible.module_utils.basic import AnsibleModule

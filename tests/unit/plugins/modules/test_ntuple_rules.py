@@ -39,6 +39,22 @@ def test_check_mode_and_diff(nic):
     assert r["diff"]["before"] == [] and r["diff"]["after"][0]["dst_ip"] == "10.0.0.2"
 
 
+def test_check_mode_rule_for_a_context_check_mode_did_not_create(monkeypatch, tmp_path):
+    """The seed play under --check on a fresh NIC: rss_contexts creates no context, so the rule's
+    context is not recorded; check mode reports the rule with a placeholder, a real run refuses it."""
+    fresh = use_fake(monkeypatch, tmp_path, FakeNic())
+    assert run_module(rss_contexts, SEED, check_mode=True)["contexts"] == {"vm1": None}
+    r = run_module(ntuple_rules, RULES, check_mode=True, diff=True)
+    assert r["changed"] and fresh.applied == [] and fresh.rules == {}
+    assert [a["command"] for a in r["actions"]] == [
+        "ethtool -K eth0 ntuple on", "ethtool -N eth0 flow-type ip4 dst-ip 10.0.0.2 context '<id of vm1>'"]
+    assert r["after"][0]["context"] == "<id of vm1>"
+    assert len(r["notes"]) == 1 and "'vm1'" in r["notes"][0] and "check mode" in r["notes"][0]
+    r = run_module(ntuple_rules, RULES, expect_failure=True)
+    assert r["option"] == "rules[0].context" and "no RSS context named 'vm1'" in r["msg"]
+    assert fresh.applied == [] and fresh.rules == {}
+
+
 def test_rule_follows_recreated_context(nic):
     run_module(ntuple_rules, RULES)
     # the context vanishes and another user takes id 1; rss_contexts recreates vm1 as id 2
