@@ -11,7 +11,7 @@ netkit device reports.  Without either, only the attributes every netkit kernel
 
 from __future__ import annotations
 
-from ansible_collections.vmnet.netkit.plugins.module_utils.netkit_rtnl import NETKIT_ATTRS
+from ansible_collections.vmnet.netkit.plugins.module_utils.netkit_rtnl import NETKIT_ATTRS, PROTOTYPE_LOWERDEV
 
 # attributes every netkit kernel understands (Linux 6.7)
 BASE_ATTRS = ("peer_info", "primary", "policy", "peer_policy", "mode")
@@ -40,17 +40,21 @@ def attrs_from_btf(constants):
 
 
 def attrs_from_devices(links):
-    """Attribute numbers shown by the netkit devices that exist (upstream numbering)."""
+    """Attribute numbers shown by the netkit devices that exist (upstream numbering; attribute 10
+    counts as LOWERDEV where a device shows it with the prototype's 12-byte payload)."""
+    known = dict(NETKIT_ATTRS, lowerdev=PROTOTYPE_LOWERDEV)
     seen = set()
     for link in links:
-        seen.update(k for k in (link.get("netkit") or {}) if k in NETKIT_ATTRS)
+        seen.update(k for k in (link.get("netkit") or {}) if k in known)
     if not seen:
         return None
     if "scrub" in seen or "peer_scrub" in seen:
         seen.update(("scrub", "peer_scrub"))
     if "headroom" in seen:
         seen.add("tailroom")
-    return dict((k, NETKIT_ATTRS[k]) for k in set(BASE_ATTRS) | seen)
+    if "lowerdev" in seen:
+        seen.discard("pairing")  # one number, one meaning
+    return dict((k, known[k]) for k in set(BASE_ATTRS) | seen)
 
 
 def capabilities(btf_constants, netkit_links, leasing, kernel_release=None):
@@ -83,6 +87,16 @@ def capabilities(btf_constants, netkit_links, leasing, kernel_release=None):
         "lowerdev": "lowerdev" in attrs,
         "leasing": bool(leasing),
     }
+
+
+def lower_mechanism(caps):
+    """How this kernel binds NIC queues to a netkit device: "leasing" (upstream, Linux 7.1+, preferred
+    where both exist), "lowerdev" (IFLA_NETKIT_LOWERDEV at creation) or None."""
+    if caps.get("leasing"):
+        return "leasing"
+    if caps.get("lowerdev"):
+        return "lowerdev"
+    return None
 
 
 def missing(caps, feature):

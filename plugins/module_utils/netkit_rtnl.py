@@ -38,6 +38,10 @@ NETKIT_ATTRS = {
     "peer_info": 1, "primary": 2, "policy": 3, "peer_policy": 4, "mode": 5,
     "scrub": 6, "peer_scrub": 7, "headroom": 8, "tailroom": 9, "pairing": 10,
 }
+# the netkit-for-VMs prototype's number for IFLA_NETKIT_LOWERDEV (upstream's PAIRING), with its
+# payload struct netkit_lowerdev {u32 ifindex, queue_id_from, queue_id_to}
+PROTOTYPE_LOWERDEV = 10
+LOWERDEV = struct.Struct("=3I")
 POLICIES = {"pass": 0, "drop": 2}
 MODES = {"l2": 0, "l3": 1}
 SCRUBS = {"none": 0, "default": 1}
@@ -109,7 +113,7 @@ def netkit_data(spec, attr_ids):
             out.append(nl.nla_u16(aid(key), spec[key]))
     if spec.get("lowerdev") is not None:
         low = spec["lowerdev"]
-        out.append(nl.nla(aid("lowerdev"), struct.pack("=3I", low["ifindex"], low["from"], low["to"])))
+        out.append(nl.nla(aid("lowerdev"), LOWERDEV.pack(low["ifindex"], low["from"], low["to"])))
     peer = spec.get("peer")
     if peer is not None:
         out.append(nl.nla(aid("peer_info"), ifinfomsg() + b"".join(_device_attrs(
@@ -163,6 +167,12 @@ def parse_netkit_data(data, attr_ids=None):
     out = {}
     for atype, payload in nl.parse_attrs(data):
         key = by_id.get(atype)
+        if attr_ids is None and atype == PROTOTYPE_LOWERDEV and len(payload) == LOWERDEV.size:
+            # numbers not known from the kernel: attribute 10 is told apart by its size (u32 PAIRING
+            # upstream, the 12-byte netkit_lowerdev struct on a kernel with the prototype's patch)
+            key = "lowerdev"
+        elif key == "pairing" and len(payload) != 4:
+            key = None
         if key is None:
             out["attr%d" % atype] = payload.hex()
         elif key == "primary":
@@ -177,8 +187,8 @@ def parse_netkit_data(data, attr_ids=None):
             out[key] = _name_of(PAIRINGS, nl.u32(payload))
         elif key in ("headroom", "tailroom"):
             out[key] = nl.u16(payload)
-        elif key == "lowerdev" and len(payload) >= 12:
-            ifindex, qfrom, qto = struct.unpack("=3I", payload[:12])
+        elif key == "lowerdev" and len(payload) >= LOWERDEV.size:
+            ifindex, qfrom, qto = LOWERDEV.unpack(payload[:LOWERDEV.size])
             out[key] = {"ifindex": ifindex, "from": qfrom, "to": qto}
     return out
 

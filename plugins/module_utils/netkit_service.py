@@ -143,10 +143,11 @@ def _validate_lower(params, want, caps, nic):
     if first > last:
         raise ValidationError("lower.queues", "[from, to] must not be descending: %s" % lower["queues"],
                               value=lower["queues"])
-    if not caps.get("leasing") and not caps.get("lowerdev"):
+    mechanism = netkit_caps.lower_mechanism(caps)
+    if mechanism is None:
         raise UnsupportedError("lower", "lower: binding NIC queues needs queue leasing, %s, or %s; kernel %s has neither" % (
             netkit_caps.LEASING_PROVIDER, netkit_caps.FEATURES["lowerdev"][1], caps.get("kernel") or "in use"))
-    if caps.get("leasing") and not caps.get("lowerdev") and want.get("pairing") != "single":
+    if mechanism == "leasing" and want.get("pairing") != "single":
         raise ValidationError("pairing", "lower with queue leasing needs pairing: single (AF_XDP works on the "
                               "leased queues of a single-mode device only)", value=want.get("pairing", "pair"),
                               allowed="single")
@@ -168,7 +169,7 @@ def _validate_lower(params, want, caps, nic):
                                   dev, "s" if len(taken) > 1 else "", ", ".join(str(q) for q in sorted(taken)),
                                   ", ".join(sorted(set(taken.values())))), value=lower["queues"])
     need = 1 + last - first + 1
-    if want.get("numrxqueues") is not None and want["numrxqueues"] < need:
+    if mechanism == "leasing" and want.get("numrxqueues") is not None and want["numrxqueues"] < need:
         raise ValidationError("numrxqueues", "%d is too small for %d leased queues: netkit keeps queue 0 and "
                               "appends one queue per lease (at least %d)" % (want["numrxqueues"], need - 1, need),
                               value=want["numrxqueues"])
@@ -196,11 +197,11 @@ def creation_spec(params, want, caps, nic_ifindex=None):
         if want.get("peer_scrub") is not None:
             spec["peer_scrub"] = want["peer_scrub"]
     lower = want.get("lower")
-    if lower:
-        if caps.get("lowerdev") and not caps.get("leasing"):
-            spec["lowerdev"] = {"ifindex": nic_ifindex, "from": lower["queues"][0], "to": lower["queues"][-1]}
-        elif spec.get("numrxqueues") is None:
-            spec["numrxqueues"] = 1 + len(lower["queues"])
+    mechanism = netkit_caps.lower_mechanism(caps) if lower else None
+    if mechanism == "lowerdev":
+        spec["lowerdev"] = {"ifindex": nic_ifindex, "from": lower["queues"][0], "to": lower["queues"][-1]}
+    elif mechanism == "leasing" and spec.get("numrxqueues") is None:
+        spec["numrxqueues"] = 1 + len(lower["queues"])
     return spec
 
 
@@ -235,12 +236,18 @@ def plan_link(params, want, cur, caps):
                  "summary": "delete netkit device %s%s" % (name, " (its leases end)" if cur.get("leased") else "")}], None
     if cur is None:
         return _create_actions(params, want, caps), None
+    mechanism = netkit_caps.lower_mechanism(caps)
+    if want.get("lower") and mechanism == "leasing" and cur.get("leased") is None:
+        dev = want["lower"]["device"]
+        raise ValidationError("lower.device", "%s is down: the kernel reports queue leases only for devices that "
+                              "are up, so the leases of %s cannot be checked; bring it up (ip link set %s up) and "
+                              "run again" % (dev, name, dev), value=dev)
     diffs = _differences(want, cur)
     immutable = dict((k, v) for k, v in diffs.items() if k in IMMUTABLE)
-    if "lower" in immutable:
+    if "lower" in immutable and mechanism == "leasing":
         have, new = immutable["lower"]
         # a half-made device: its leases are a prefix of the wanted ones and there is room for the rest
-        if have is not None and have == new[:len(have)] and cur.get("lease_room", 0) >= len(new) - len(have):
+        if have == new[:len(have)] and cur.get("lease_room", 0) >= len(new) - len(have):
             del immutable["lower"]
     if immutable:
         if not params.get("recreate"):
@@ -272,7 +279,7 @@ def _create_actions(params, want, caps):
     spec_note = "create netkit device %s (%s)" % (name, ", ".join(
         "%s %s" % (k, want[k]) for k in ("mode", "pairing", "numrxqueues") if want.get(k) is not None) or "defaults")
     actions = [{"op": "create", "summary": spec_note}]
-    if lower and caps.get("leasing") and not caps.get("lowerdev"):
+    if lower and netkit_caps.lower_mechanism(caps) == "leasing":
         for n, queue in enumerate(lower["queues"]):
             actions.append({"op": "lease", "device": lower["device"], "queue": queue,
                             "summary": "lease %s rx queue %d to %s (netkit queue %d)" % (
@@ -340,7 +347,8 @@ def _peer_of(backend, link, params):
 
 
 def _leases(backend, link, lower_device):
-    """(NIC queues leased to ``link`` in netkit queue order, {NIC queue: holder}) or (None, None)."""
+    """Queue leases (upstream): ({netkit queue id: NIC queue} of ``link``, {NIC queue: holder}), or
+    (None, None) when the NIC's leases cannot be read (no such NIC, or it is down)."""
     nic_leases = backend.nic_leases(lower_device) if lower_device else None
     if nic_leases is None:
         return None, None
@@ -354,22 +362,58 @@ def _leases(backend, link, lower_device):
         else:
             holder = backend.link_by_index(lease["ifindex"]) if same_ns else None
             holders[queue] = holder["name"] if holder else "device %d in another network namespace" % lease["ifindex"]
-    return [mine[k] for k in sorted(mine)], holders
+    return mine, holders
+
+
+def lowerdev_queue_ids(count):
+    """The netkit queue ids of a device bound with IFLA_NETKIT_LOWERDEV: queue i of the device is
+    NIC queue ``from + i`` (the binding gives the device the range, not queues appended after its own)."""
+    return list(range(count))
+
+
+def _lowerdev_bindings(backend, link, nic):
+    """IFLA_NETKIT_LOWERDEV, read back from the devices themselves: the same two maps as _leases."""
+    if nic is None:
+        return None, None
+    mine = {}
+    holders = {}
+    for other in backend.netkit_links(None):
+        low = (other.get("netkit") or {}).get("lowerdev")
+        # the binding is the primary's (a peer may echo it)
+        if not low or low["ifindex"] != nic["ifindex"] or (other.get("netkit") or {}).get("primary") is False:
+            continue
+        queues = list(range(low["from"], low["to"] + 1))
+        if link is not None and other["ifindex"] == link["ifindex"] and not link.get("netns"):
+            mine = dict(zip(lowerdev_queue_ids(len(queues)), queues))
+            holders.update((q, None) for q in queues)
+        else:
+            holders.update((q, other["name"]) for q in queues)
+    if link is not None and link.get("netns"):
+        low = (link.get("netkit") or {}).get("lowerdev")
+        if low and low["ifindex"] == nic["ifindex"]:
+            queues = list(range(low["from"], low["to"] + 1))
+            mine = dict(zip(lowerdev_queue_ids(len(queues)), queues))
+    return mine, holders
 
 
 def read_state(backend, params):
     link = _find(backend, params)
     lower = params.get("lower") or {}
-    leased, holders = _leases(backend, link, lower.get("device"))
+    nic = backend.link(lower["device"]) if lower else None
+    if netkit_caps.lower_mechanism(backend.capabilities()) == "lowerdev":
+        mine, holders = _lowerdev_bindings(backend, link, nic)
+    else:
+        mine, holders = _leases(backend, link, lower.get("device"))
     cur = current_view(link, _peer_of(backend, link, params))
     if cur is not None:
-        cur["leased"] = leased
+        # NIC queues in netkit queue order, and the netkit queue ids the kernel gave them
+        cur["leased"] = None if mine is None else [mine[k] for k in sorted(mine)]
+        cur["leased_ids"] = None if mine is None else sorted(mine)
         if link.get("numrxqueues") is not None:
-            cur["lease_room"] = link["numrxqueues"] - 1 - len(leased or [])
+            cur["lease_room"] = link["numrxqueues"] - 1 - len(mine or {})
     facts = {"netns_exists": dict((ns, backend.netns_exists(ns)) for ns in
                                   (params.get("netns"), (params.get("peer") or {}).get("netns")) if ns)}
     if lower:
-        nic = backend.link(lower["device"])
         facts["nic"] = {"exists": nic is not None, "ifindex": nic["ifindex"] if nic else None,
                         "physical": nic is not None and backend.is_physical(lower["device"]),
                         "rx_queues": backend.rx_queue_count(lower["device"]) if nic else None,
@@ -380,10 +424,9 @@ def read_state(backend, params):
 def public_view(cur):
     if cur is None:
         return {}
-    out = dict((k, v) for k, v in cur.items() if k not in ("lease_room", "primary") and v is not None)
+    out = dict((k, v) for k, v in cur.items() if k not in ("lease_room", "primary", "leased_ids") and v is not None)
     if "leased" in out:
-        out["leased"] = {"nic_queues": out.pop("leased"),
-                         "queues": list(range(1, 1 + len(cur["leased"])))}
+        out["leased"] = {"nic_queues": out.pop("leased"), "queues": cur["leased_ids"]}
     return out
 
 
@@ -492,9 +535,12 @@ def run_link(params, backend, check_mode=False, diff=False):
     result["queue_map"] = [{"queue": q, "lower_queue": p} for q, p in
                            zip(leased.get("queues", []), leased.get("nic_queues", []))]
     if check_mode and want.get("lower") and not leased and params["state"] == "present":
-        n = len(want["lower"]["queues"])
-        result["queues"] = list(range(1, n + 1))
-        result["queue_map"] = [{"queue": i + 1, "lower_queue": q} for i, q in enumerate(want["lower"]["queues"])]
+        # the ids the kernel will give: leases are appended after netkit's own queue 0
+        nic_queues = want["lower"]["queues"]
+        ids = (lowerdev_queue_ids(len(nic_queues)) if netkit_caps.lower_mechanism(caps) == "lowerdev"
+               else list(range(1, len(nic_queues) + 1)))
+        result["queues"] = ids
+        result["queue_map"] = [{"queue": i, "lower_queue": q} for i, q in zip(ids, nic_queues)]
     if diff:
         result["diff"] = {"before": before, "after": after}
     return result
@@ -521,7 +567,7 @@ def run_info(params, backend):
                  "scrub": nk.get("scrub"), "headroom": nk.get("headroom"), "tailroom": nk.get("tailroom"),
                  "mtu": d.get("mtu"), "address": d.get("address"), "up": d.get("up"),
                  "operstate": d.get("operstate"), "numrxqueues": d.get("numrxqueues"), "peer": None,
-                 "leases": []}
+                 "lowerdev": nk.get("lowerdev"), "leases": []}
         if d.get("link") and nk.get("pairing", "pair") == "pair":
             peer = by_index.get((d.get("netns"), d["link"])) if d.get("link_netnsid") is None else None
             entry["peer"] = peer["name"] if peer else {"ifindex": d["link"], "netnsid": d.get("link_netnsid")}

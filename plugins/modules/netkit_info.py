@@ -72,8 +72,9 @@ devices:
   description:
     - Every netkit device by name (C(name@netns) outside the module's namespace), with C(ifindex), C(netns), C(mode),
       C(pairing), C(primary), C(policy), C(scrub), C(headroom), C(tailroom), C(mtu), C(address), C(up), C(operstate),
-      C(numrxqueues), C(peer) (its name, or its ifindex and netns id when it lives elsewhere) and C(leases)
-      (C(queue) on the device, C(device) and C(device_queue) it owns; from the NICs in O(nics)).
+      C(numrxqueues), C(peer) (its name, or its ifindex and netns id when it lives elsewhere), C(lowerdev)
+      (C(ifindex), C(from), C(to) of an C(IFLA_NETKIT_LOWERDEV) binding, only where the kernel has one) and
+      C(leases) (C(queue) on the device, C(device) and C(device_queue) it owns; from the NICs in O(nics)).
   returned: always
   type: dict
 nic_leases:

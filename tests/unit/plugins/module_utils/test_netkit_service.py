@@ -29,6 +29,7 @@ class FakeKernel(object):
         self.ignore = set(ignore)   # attributes this "kernel" silently drops
         self.calls = []
         self.fail_lease = None
+        self.first_lease_id = 1     # the netkit queue id of a device's first lease
 
     def capabilities(self):
         return self.caps
@@ -56,6 +57,9 @@ class FakeKernel(object):
         return 16
 
     def nic_leases(self, device):
+        nic = self.links.get((None, device))
+        if nic is None or not nic["up"]:
+            return None  # the kernel reports queues only of devices that are up
         return dict((q, dict(lease)) for q, lease in self.leases.items())
 
     def _new(self, name, netns, nk, **extra):
@@ -71,6 +75,8 @@ class FakeKernel(object):
         nk = {"primary": True, "policy": spec.get("policy", "pass"), "mode": spec.get("mode", "l3"),
               "headroom": spec.get("headroom", 0), "tailroom": spec.get("tailroom", 0),
               "pairing": spec.get("pairing", "pair")}
+        if spec.get("lowerdev"):
+            nk["lowerdev"] = dict(spec["lowerdev"])
         for key in self.ignore:
             nk[key] = {"pairing": "pair", "headroom": 0}.get(key)
         prim = self._new(spec["name"], None, nk, numrxqueues=spec.get("numrxqueues", 1),
@@ -119,8 +125,9 @@ class FakeKernel(object):
             raise NetlinkError(16, "Device or resource busy", "Device queue in use by AF_XDP")
         link = self.links[(None, name)]
         used = len([l for l in self.leases.values() if l["ifindex"] == link["ifindex"]])
-        self.leases[queue] = {"ifindex": link["ifindex"], "queue": used + 1, "netns_id": None}
-        return used + 1
+        qid = used + self.first_lease_id
+        self.leases[queue] = {"ifindex": link["ifindex"], "queue": qid, "netns_id": None}
+        return qid
 
 
 def params(**kw):
@@ -259,3 +266,75 @@ def test_absent_and_info():
     r = svc.run_link(params(name="nk-vm1", state="absent"), k)
     assert r["changed"] and (None, "nk-vm1") not in k.links and not k.leases
     assert not svc.run_link(params(name="nk-vm1", state="absent"), k)["changed"]
+
+
+# A kernel carrying the netkit-for-VMs patch: IFLA_NETKIT_LOWERDEV is attribute 10, no PAIRING, no leasing.
+PATCHED = dict((k, v) for k, v in K73.items() if k != "IFLA_NETKIT_PAIRING")
+PATCHED["IFLA_NETKIT_LOWERDEV"] = 10
+LOWER = dict(mode="l2", address="52:54:00:12:34:56", lower={"device": "eth0", "queues": [14, 15]}, up=True)
+
+
+def test_lowerdev_binds_at_creation_reads_back_and_is_idempotent():
+    k = FakeKernel(btf=PATCHED, leasing=False)
+    r = svc.run_link(params(**LOWER), k)
+    create = k.calls[0][1]
+    assert create["lowerdev"] == {"ifindex": 2, "from": 14, "to": 15}
+    assert "pairing" not in create and "numrxqueues" not in create
+    assert [c[0] for c in k.calls] == ["create", "setlink"]  # no queue-create on this kernel
+    assert r["changed"] and r["queues"] == [0, 1]
+    assert r["queue_map"] == [{"queue": 0, "lower_queue": 14}, {"queue": 1, "lower_queue": 15}]
+    k.calls = []
+    again = svc.run_link(params(**LOWER), k)
+    assert not again["changed"] and not k.calls and again["queues"] == [0, 1]
+    # the same NIC queues for another device are refused before anything changes
+    with pytest.raises(ValidationError) as err:
+        svc.run_link(params(name="nk-vm2", lower={"device": "eth0", "queues": [15, 15]}), k)
+    assert "queue 15 already leased to nk-vm1" in str(err.value) and not k.calls
+    info = svc.run_info({"netns": [], "nics": []}, k)
+    assert info["devices"]["nk-vm1"]["lowerdev"] == {"ifindex": 2, "from": 14, "to": 15}
+    # another range is an immutable change
+    other_range = dict(LOWER)
+    other_range["lower"] = {"device": "eth0", "queues": [12, 13]}
+    with pytest.raises(ValidationError) as err:
+        svc.run_link(params(**other_range), k)
+    assert err.value.option == "lower" and "recreate: true" in str(err.value)
+
+
+def test_lowerdev_check_mode_predicts_the_ids():
+    k = FakeKernel(btf=PATCHED, leasing=False)
+    r = svc.run_link(params(**LOWER), k, check_mode=True)
+    assert r["changed"] and not k.calls and r["queues"] == [0, 1]
+
+
+def test_lowerdev_ignored_by_the_kernel_removes_the_device():
+    k = FakeKernel(btf=PATCHED, leasing=False, ignore={"lowerdev"})
+    with pytest.raises(KernelError) as err:
+        svc.run_link(params(**LOWER), k)
+    assert "did not apply lower" in str(err.value) and "asked [14, 15], got []" in str(err.value)
+    assert (None, "nk-vm1") not in k.links
+
+
+def test_kernel_with_leasing_and_lowerdev_uses_leasing():
+    both = dict(K73, IFLA_NETKIT_LOWERDEV=11)
+    k = FakeKernel(btf=both, leasing=True)
+    r = svc.run_link(params(**VM1), k)
+    assert "lowerdev" not in k.calls[0][1] and [c[0] for c in k.calls] == ["create", "lease", "lease", "setlink"]
+    assert r["queues"] == [1, 2] and not svc.run_link(params(**VM1), k)["changed"]
+
+
+def test_queue_ids_are_the_kernels():
+    k = FakeKernel()
+    k.first_lease_id = 3
+    r = svc.run_link(params(**VM1), k)
+    assert r["queues"] == [3, 4] and r["queue_map"][0] == {"queue": 3, "lower_queue": 14}
+
+
+def test_nic_down_is_named_instead_of_a_lower_change():
+    k = FakeKernel()
+    svc.run_link(params(**VM1), k)
+    k.links[(None, "eth0")]["up"] = False
+    k.calls = []
+    with pytest.raises(ValidationError) as err:
+        svc.run_link(params(**VM1), k)
+    assert err.value.option == "lower.device" and "eth0 is down" in str(err.value) and not k.calls
+    assert "recreate" not in str(err.value)

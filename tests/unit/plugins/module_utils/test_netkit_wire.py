@@ -159,3 +159,20 @@ def test_capabilities_without_btf():
     assert c["source"] == "devices" and c["scrub"] and c["headroom"] and not c["single"]
     with pytest.raises(btf.BtfError):
         btf.enum_constants(b"\0" * 32, ["X"])
+
+
+def test_attribute_10_without_btf_is_told_apart_by_its_size():
+    """Without BTF the numbers are not known: a device's attribute 10 is PAIRING (u32) upstream and
+    LOWERDEV (12 bytes) on the prototype's kernel; neither is taken for the other."""
+    mode = nl.nla_u32(5, 0)
+    lowerdev = rt.parse_netkit_data(mode + nl.nla(10, struct.pack("=3I", 2, 14, 15)))
+    assert lowerdev == {"mode": "l2", "lowerdev": {"ifindex": 2, "from": 14, "to": 15}}
+    pairing = rt.parse_netkit_data(mode + nl.nla_u32(10, 1))
+    assert pairing == {"mode": "l2", "pairing": "single"}
+    c = caps.capabilities(None, [{"netkit": lowerdev}], False)
+    assert c["source"] == "devices" and c["lowerdev"] and not c["single"] and c["attributes"]["lowerdev"] == 10
+    assert "pairing" not in c["attributes"]
+    c = caps.capabilities(None, [{"netkit": pairing}], True)
+    assert c["single"] and not c["lowerdev"] and caps.lower_mechanism(c) == "leasing"
+    # with numbers from BTF the size is not guessed at: PAIRING with a wrong size is not read as a value
+    assert "pairing" not in rt.parse_netkit_data(nl.nla(10, b"\0" * 12), rt.NETKIT_ATTRS)
