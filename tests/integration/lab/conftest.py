@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 from importlib.machinery import SourceFileLoader
 from importlib.util import module_from_spec, spec_from_loader
@@ -33,6 +34,15 @@ def _load_lab_cli():
 LAB = _load_lab_cli()
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt("stopped by signal %d" % signum)
+
+
+# A run stopped with SIGTERM (a time limit, kill) ends like Ctrl-C: pytest still finalizes the
+# fixtures, so the lab nodes it booted (daemonized qemu processes) are stopped, not left behind.
+signal.signal(signal.SIGTERM, _interrupt)
+
+
 class LabNode:
     """A running lab node as the tests see it."""
 
@@ -43,7 +53,14 @@ class LabNode:
         self.key = fields["ansible_ssh_private_key_file"]
         self.nic = fields["lab_nic"]
         self.nic2 = fields["lab_nic2"]
+        # the port cabled to lab_nic, in its own network namespace (frames sent there reach lab_nic)
+        self.wire = fields["lab_wire"]
+        self.wire_netns = fields["lab_wire_netns"]
         self.kernel = fields["lab_kernel"]
+
+    def reboot(self) -> None:
+        """Reboot the guest (its disk overlay keeps what was written) and wait for SSH and the NICs."""
+        LAB.Lab(Path(self.inventory).parent.name).reboot()
 
     def ssh(self, command: str, timeout: float = 600) -> subprocess.CompletedProcess:
         argv = ["ssh", *LAB.SSH_OPTIONS, "-i", self.key, "-p", self.port, "root@127.0.0.1", "--", command]

@@ -111,7 +111,8 @@ def test_recreated_after_device_recreated(lab):
         if lab.ssh("ip link show %s" % lab.nic).returncode == 0:
             break
         time.sleep(0.2)
-    sh(lab, "ip link set %s up" % lab.nic)
+    # the node's boot script brings the new port up and cables it to the wire again
+    sh(lab, "/usr/local/sbin/vmnet-lab-nic")
     r = ok(run(lab, "rss_contexts", dict(SEED_CTX, device=lab.nic)))
     assert r["changed"] and isinstance(r["contexts"]["vm1"], int)
     assert any("re-created" in n or "no longer exists" in n for n in r["notes"])
@@ -137,15 +138,80 @@ def test_second_nic_and_kernel_limits(lab):
     caps = info["capabilities"]
     assert caps["kernel_version"] and caps["ethtool_version"]
     assert caps["rss_netlink_dump"] == (tuple(int(x) for x in caps["kernel_version"].split(".")[:2]) >= (6, 12))
-    if not caps["contexts_supported"]:
-        r = run(lab, "rss_contexts", {"device": lab.nic2, "contexts": [{"name": "x", "start": 7, "equal": 1}]})
-        assert r.get("failed") and ("does not support additional RSS contexts" in r["msg"]
-                                    or "no RSS indirection table" in r["msg"])
-    if info["ntuple"] and info["ntuple"]["fixed"] and not info["ntuple"]["active"]:
-        r = run(lab, "ntuple_rules", {"device": lab.nic2, "rules": [{"flow_type": "ip4", "dst_ip": "10.0.0.9",
-                                                                     "queue": 1}]})
-        assert r.get("failed") and ("ntuple-filters: off [fixed]" in r["msg"] or "no ntuple rule table" in r["msg"])
+    assert caps["contexts_supported"] and caps["rules_supported"]
     r = run(lab, "nic_channels", {"device": lab.nic2, "combined": 99})
     assert r.get("failed") and "exceeds the maximum" in r["msg"]
     r = run(lab, "nic_info", {"device": "nope%s" % uuid.uuid4().hex[:4]})
     assert r.get("failed") and "no network device named" in r["msg"]
+
+
+def test_nic_without_contexts_or_ntuple_is_refused_untouched(lab):
+    """The node's management NIC is a virtio-net device without RSS: no indirection table, no
+    contexts, ntuple-filters off [fixed]. The modules refuse before they change anything."""
+    mgmt = sh(lab, "ip -o route show default").split(" dev ")[1].split()[0]
+    info = ok(run(lab, "nic_info", {"device": mgmt}))
+    assert info["driver"] == "virtio_net"
+    assert not info["capabilities"]["contexts_supported"] and not info["capabilities"]["rules_supported"]
+    before = sh(lab, "ethtool -x %s 2>&1; ethtool -k %s | grep ntuple" % (mgmt, mgmt))
+    r = run(lab, "rss_contexts", {"device": mgmt, "contexts": [{"name": "x", "start": 0, "equal": 1}]})
+    assert r.get("failed") and ("does not support additional RSS contexts" in r["msg"]
+                                or "no RSS indirection table" in r["msg"]), r.get("msg")
+    r = run(lab, "ntuple_rules", {"device": mgmt, "rules": [{"flow_type": "ip4", "dst_ip": "10.0.0.9", "queue": 0}]})
+    assert r.get("failed") and ("ntuple-filters: off [fixed]" in r["msg"] or "no ntuple rule table" in r["msg"]), \
+        r.get("msg")
+    assert sh(lab, "ethtool -x %s 2>&1; ethtool -k %s | grep ntuple" % (mgmt, mgmt)) == before
+
+
+def test_rule_kinds_on_the_real_driver(lab):
+    """Every action and match kind through the kernel's ioctl path and back: queue, context by name,
+    drop, ports, prefixes, IPv6, SCTP, an explicit location; then a drop rule really drops frames
+    sent from the wire, and deleting it lets them through again."""
+    seed(lab)
+    rules = {"device": lab.nic, "rules": [
+        {"flow_type": "tcp4", "dst_ip": "10.0.0.2", "dst_port": 80, "queue": 3},
+        {"flow_type": "udp4", "dst_ip": "10.0.0.0/24", "dst_port": 9, "drop": True, "loc": 7},
+        {"flow_type": "sctp4", "src_ip": "192.0.2.1", "context": "vm1"},
+        {"flow_type": "udp6", "dst_ip": "fd00:10::/64", "src_port": 53, "context": "vm1"},
+        {"flow_type": "ip6", "dst_ip": "fd00:10::2", "queue": 1},
+    ]}
+    r = ok(run(lab, "ntuple_rules", rules))
+    assert r["changed"] and len(r["rules"]) == 5
+    by_kind = dict((x["flow_type"], x) for x in r["rules"])
+    assert by_kind["udp4"]["loc"] == 7 and by_kind["udp4"]["drop"] and by_kind["udp4"]["dst_ip"] == "10.0.0.0/24"
+    assert by_kind["sctp4"]["context_name"] == "vm1" and by_kind["udp6"]["src_port"] == 53
+    assert by_kind["tcp4"]["queue"] == 3 and by_kind["ip6"]["queue"] == 1
+    assert not ok(run(lab, "ntuple_rules", rules))["changed"]
+    text = sh(lab, "ethtool -n %s" % lab.nic)
+    assert "Total 6 rules" in text and "Filter: 7" in text and "Action: Drop" in text
+    # frames to UDP port 9 of the VM subnet are dropped by the NIC, port 10 passes
+    wire = "ip netns exec %s " % lab.wire_netns
+    mac = sh(lab, "cat /sys/class/net/%s/address" % lab.nic).strip()
+    sh(lab, "%sip neigh replace 10.0.0.2 lladdr %s dev %s nud permanent" % (wire, mac, lab.wire))
+    send = ("%spython3 -c 'import socket, sys\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+            "[s.sendto(b\"x\", (\"10.0.0.2\", int(sys.argv[1]))) for _ in range(10)]' " % wire)
+
+    def dropped():
+        return int(sh(lab, "cat /sys/class/net/%s/statistics/rx_dropped" % lab.nic))
+
+    def received():
+        return int(sh(lab, "cat /sys/class/net/%s/statistics/rx_packets" % lab.nic))
+
+    def after_sending(port):
+        """(frames dropped, frames received) by the NIC while 10 frames to ``port`` cross the wire.
+        Received counts can only be a lower bound: the wire's own IPv6 neighbour traffic adds to them."""
+        d0, r0 = dropped(), received()
+        sh(lab, send + str(port))
+        for _attempt in range(20):
+            d, r = dropped() - d0, received() - r0
+            if d + r >= 10:
+                break
+            time.sleep(0.1)
+        return d, r
+
+    d, r = after_sending(9)
+    assert d == 10 and r < 10, (d, r)
+    d, r = after_sending(10)
+    assert d == 0 and r >= 10, (d, r)
+    ok(run(lab, "ntuple_rules", {"device": lab.nic, "state": "deleted", "rules": [rules["rules"][1]]}))
+    d, r = after_sending(9)
+    assert d == 0 and r >= 10, (d, r)

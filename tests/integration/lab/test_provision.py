@@ -2,10 +2,17 @@
 """The main job on the lab node, as one story (each playbook run costs about a minute under TCG):
 provision.yml for inventories/lab (6 VMs), a second run that changes nothing, verify.yml; check mode
 for a seventh VM changes nothing, then the seventh VM changes only that VM; removing one VM removes
-only its slice; manual changes are reported by verify.yml and repaired by provision.yml; a whole-host
-teardown leaves nothing.  The reboot is the molecule scenario ``reboot`` (extensions/molecule)."""
+only its slice; manual changes are reported by verify.yml and repaired by provision.yml; after a
+reboot everything is back and a provision run changes nothing; a whole-host teardown leaves nothing.
+The data path is checked along the way: frames sent from the lab's wire to a VM's addresses reach
+AF_XDP sockets opened with that VM's qemu arguments (its netkit device and queues, the pinned XSKMAP
+slot), spread over the VM's queues, and frames for other VMs and the host do not.
+The molecule scenario ``reboot`` (extensions/molecule) checks the reboot too, on its own node."""
 
 from __future__ import annotations
+
+import json
+import shlex
 
 import pytest
 from lab_play import recap_changed, run_playbook
@@ -13,7 +20,9 @@ from lab_play import recap_changed, run_playbook
 LAB_VMS = [{"name": "vm%d" % n, "queues": 1} for n in range(1, 7)]
 LAB_VMS[0]["addresses"] = ["10.0.0.2"]
 LAB_VMS[1]["addresses"] = ["10.0.0.3"]
-WITH_VM7 = {"vmnet_vms": LAB_VMS + [{"name": "vm7", "queues": 2}]}
+WITH_VM7 = {"vmnet_vms": LAB_VMS + [{"name": "vm7", "queues": 2, "addresses": ["10.0.0.8", "fd00:10::8"]}]}
+# what each AF_XDP socket waits for frames; the frames are sent once all sockets are bound
+RX_WINDOW = 10
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +37,44 @@ def devices(node):
     """{netkit device: ifindex} on the node."""
     out = node.sh("for d in /sys/class/net/nk-*; do [ -e $d ] && echo ${d##*/} $(cat $d/ifindex); done; true")
     return dict(line.split() for line in out.splitlines() if line.strip())
+
+
+def netdev_options(node, vm):
+    """The options of VM's qemu -netdev af-xdp argument, from the file provision.yml wrote."""
+    args = node.sh("cat /etc/vmnet-netkit/qemu/%s.args" % vm).splitlines()
+    netdev = args[args.index("-netdev") + 1]
+    assert netdev.startswith("af-xdp,"), netdev
+    return dict(opt.split("=", 1) for opt in netdev.split(",")[1:])
+
+
+def frames_to_vm(node, vm, flows):
+    """Open one AF_XDP socket per queue of VM as qemu does with its arguments (ifname, start-queue,
+    map-path, map-start-index), then send FLOWS ({address: number of UDP flows, one frame each})
+    from the wire into the lab NIC; -> the frames each socket received, in queue order."""
+    opt = netdev_options(node, vm)
+    queues, start, slot = int(opt["queues"]), int(opt["start-queue"]), int(opt["map-start-index"])
+    mac = node.sh("cat /sys/class/net/%s/address" % node.nic).strip()
+    wire = "ip netns exec %s " % node.wire_netns
+    sockets = ["vmnet-xsk-bind --map %s --key %d --wait-rx %d %s %d >/tmp/xsk%d.json 2>/tmp/xsk%d.err &"
+               % (opt["map-path"], slot + q, RX_WINDOW, opt["ifname"], start + q, q, q) for q in range(queues)]
+    neigh = ["%sip neigh replace %s lladdr %s dev %s nud permanent" % (wire, addr, mac, node.wire)
+             for addr in flows]
+    send = ("import socket, sys\n"
+            "for addr, n in zip(sys.argv[1::2], sys.argv[2::2]):\n"
+            "    s = socket.socket(socket.AF_INET6 if ':' in addr else socket.AF_INET, socket.SOCK_DGRAM)\n"
+            "    for port in range(int(n)):\n"
+            "        s.sendto(b'vmnet', (addr, 5000 + port))\n")
+    script = "\n".join(
+        ["rm -f /tmp/xsk*.json /tmp/xsk*.err"] + sockets + neigh +
+        ["for i in $(seq 100); do [ $(cat /tmp/xsk*.err | grep -c 'counting frames') = %d ] && break; sleep 0.1; done"
+         % queues,
+         "%spython3 -c %s %s" % (wire, shlex.quote(send),
+                                 " ".join("%s %d" % (addr, n) for addr, n in flows.items())),
+         "wait", "cat /tmp/xsk*.err >&2", "cat /tmp/xsk*.json"])
+    out = node.sh(script)
+    reports = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert len(reports) == queues and all(r["bound"] for r in reports), out
+    return [r["rx_frames"] for r in reports]
 
 
 def ok(result):
@@ -47,6 +94,8 @@ def test_main_job(lab):
     assert "af-xdp,id=net-vm1,ifname=nk-vm1,mode=native,queues=1,start-queue=1,inhibit=on" in \
         lab.sh("cat /etc/vmnet-netkit/qemu/vm1.args")
     contexts = lab.sh("ethtool -x %s context 1 | head -4" % lab.nic)
+    # the data path: vm1's frames reach the socket in vm1's slot; vm2's and the host's do not
+    assert frames_to_vm(lab, "vm1", {"10.0.0.2": 20, "10.0.0.3": 10, "10.0.0.250": 10}) == [20]
 
     # a seventh VM: check mode changes nothing, the real run changes only that VM
     assert recap_changed(ok(run_playbook(lab, "provision.yml", WITH_VM7, check=True, diff=True))) >= 1
@@ -56,6 +105,9 @@ def test_main_job(lab):
     assert dict((k, v) for k, v in seven.items() if k != "nk-vm7") == six
     assert "map-start-index=14" in lab.sh("cat /etc/vmnet-netkit/qemu/vm7.args")
     assert lab.sh("ethtool -x %s context 1 | head -4" % lab.nic) == contexts
+    # vm7's context spreads its IPv4 and IPv6 flows over both of its queues
+    per_queue = frames_to_vm(lab, "vm7", {"10.0.0.8": 32, "fd00:10::8": 32, "10.0.0.2": 8})
+    assert sum(per_queue) == 64 and min(per_queue) > 0, per_queue
 
     # removing one VM removes only its slice (vm7 is gone from the inventory, vm3 is torn down)
     ok(run_playbook(lab, "provision.yml"))
@@ -78,6 +130,16 @@ def test_main_job(lab):
         assert drift in out, (drift, out[-3000:])
     assert recap_changed(ok(run_playbook(lab, "provision.yml"))) >= 3
     assert "6 VMs as planned, no drift" in ok(run_playbook(lab, "verify.yml"))
+    assert frames_to_vm(lab, "vm2", {"10.0.0.3": 10}) == [10]
+
+    # a reboot: the boot-time re-apply brings every slice, rule, lease and the XDP program back
+    # before the network (and the VM services) start; a provision run afterwards has nothing to do
+    lab.reboot()
+    unit = lab.sh("systemctl show -p ActiveState -p Result -p Before vmnet-netkit-reapply.service")
+    assert "ActiveState=active" in unit and "Result=success" in unit and "network.target" in unit, unit
+    assert "6 VMs as planned, no drift" in ok(run_playbook(lab, "verify.yml"))
+    assert frames_to_vm(lab, "vm1", {"10.0.0.2": 10, "10.0.0.3": 10}) == [10]
+    assert recap_changed(ok(run_playbook(lab, "provision.yml"))) == 0
 
     # the whole host
     ok(run_playbook(lab, "teardown.yml"))
