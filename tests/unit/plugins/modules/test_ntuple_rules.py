@@ -55,6 +55,17 @@ def test_check_mode_rule_for_a_context_check_mode_did_not_create(monkeypatch, tm
     assert fresh.applied == [] and fresh.rules == {}
 
 
+def test_replaced_changes_the_listed_rule_and_leaves_the_others(nic):
+    two = {"device": "eth0", "rules": RULES["rules"] + [{"flow_type": "udp4", "dst_port": 53, "queue": 2}]}
+    run_module(ntuple_rules, two)
+    p = {"device": "eth0", "state": "replaced", "rules": [{"flow_type": "udp4", "dst_port": 53, "queue": 5}]}
+    r = run_module(ntuple_rules, p)
+    assert [a["op"] for a in r["actions"]] == ["rule_delete", "rule_add"]
+    after = dict((x["flow_type"], x) for x in r["rules"])
+    assert after["udp4"]["queue"] == 5 and after["ip4"]["context_name"] == "vm1" and len(r["rules"]) == 2
+    assert not run_module(ntuple_rules, p)["changed"]
+
+
 def test_rule_follows_recreated_context(nic):
     run_module(ntuple_rules, RULES)
     # the context vanishes and another user takes id 1; rss_contexts recreates vm1 as id 2

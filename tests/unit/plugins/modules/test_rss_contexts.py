@@ -82,6 +82,20 @@ def test_change_spec_updates_in_place(nic):
     assert not run_module(rss_contexts, p)["changed"]
 
 
+def test_replaced_changes_the_listed_context_and_leaves_the_others(nic):
+    two = dict(SEED, default={"start": 0, "equal": 10},
+               contexts=SEED["contexts"] + [{"name": "vm2", "start": 12, "equal": 2}])
+    run_module(rss_contexts, two)
+    unmanaged = {"id": 3, "table": equal_table(128, 10, 2), "hfunc": "toeplitz", "key": None}
+    nic.contexts[3] = dict(unmanaged)
+    p = {"device": "eth0", "state": "replaced", "contexts": [{"name": "vm1", "start": 14, "equal": 1}]}
+    r = run_module(rss_contexts, p)
+    assert [a["op"] for a in r["actions"]] == ["context_update"] and r["contexts"] == {"vm1": 1}
+    assert nic.contexts[1]["table"] == equal_table(128, 14, 1)
+    assert nic.contexts[2]["table"] == equal_table(128, 12, 2) and nic.contexts[3] == unmanaged
+    assert not run_module(rss_contexts, p)["changed"]
+
+
 def test_deleted_and_in_use(nic):
     run_module(rss_contexts, SEED)
     nic.rules[1023] = new_rule("ip4", dst_ip="10.0.0.2", context=1, loc=1023)
