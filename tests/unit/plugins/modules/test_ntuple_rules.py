@@ -113,20 +113,27 @@ def test_overridden_deleted_gathered_rendered(nic):
     assert not run_module(ntuple_rules, {"device": "eth0", "state": "deleted"})["changed"]
 
 
-@pytest.mark.parametrize("rules,match", [
-    ([{"flow_type": "ip4", "dst_ip": "10.0.0.2", "context": "vm9"}], "no RSS context named 'vm9'"),
-    ([{"flow_type": "ip4", "dst_ip": "10.0.0.2", "context": "9"}], "RSS context 9 does not exist"),
-    ([{"flow_type": "ip4", "dst_ip": "10.0.0.2", "queue": 99}], "queue 99 is outside"),
-    ([{"flow_type": "ip4", "dst_ip": "10.0.0.2", "queue": 1, "drop": True}], "mutually exclusive"),
-    ([{"flow_type": "ip4", "dst_ip": "10.0.0.2"}], "exactly one of context, queue or drop"),
+@pytest.mark.parametrize("rules,option,allowed,match", [
+    ([{"flow_type": "ip4", "dst_ip": "10.0.0.2", "context": "vm9"}], "rules[0].context", "vm1",
+     "no RSS context named 'vm9'"),
+    ([{"flow_type": "ip4", "dst_ip": "10.0.0.2", "context": "9"}], "rules[0].context", "1",
+     "RSS context 9 does not exist"),
+    ([{"flow_type": "ip4", "dst_ip": "10.0.0.2", "queue": 99}], "rules[0].queue", "0-15", "queue 99 is outside"),
+    ([{"flow_type": "ip4", "dst_ip": "10.0.0.2"}], "rules[0]", "context | queue | drop: true",
+     "exactly one of context, queue or drop"),
     ([{"flow_type": "ip4", "dst_ip": "10.0.0.2", "queue": 1}, {"flow_type": "ip4", "dst_ip": "10.0.0.2", "queue": 2}],
-     "same match"),
-    ([{"flow_type": "icmp4", "queue": 1}], "flow_type"),
-    ([{"flow_type": "udp4", "dst_ip": "10.0.0.300", "queue": 1}], "not an IP address"),
+     "rules[1]", None, "same match"),
+    ([{"flow_type": "udp4", "dst_ip": "10.0.0.300", "queue": 1}], "rules[0].dst_ip", None, "not an IP address"),
+    # the argument spec's own checks name the options in the message
+    ([{"flow_type": "ip4", "dst_ip": "10.0.0.2", "queue": 1, "drop": True}], None, None,
+     "mutually exclusive: context|queue|drop found in rules"),
+    ([{"flow_type": "icmp4", "queue": 1}], None, None, "flow_type must be one of: ip4, ip6, tcp4"),
 ])
-def test_bad_input_touches_nothing(nic, rules, match):
+def test_bad_input_touches_nothing(nic, rules, option, allowed, match):
     r = run_module(ntuple_rules, {"device": "eth0", "rules": rules}, expect_failure=True)
-    assert match in r["msg"]
+    assert match in r["msg"] and r.get("option") == option and r.get("allowed") == allowed
+    if option:
+        assert r["msg"].startswith(option + ": ")
     assert nic.applied == []
 
 

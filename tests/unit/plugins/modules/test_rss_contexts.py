@@ -128,20 +128,26 @@ def test_gathered_and_rendered(nic):
     assert len(nic.applied) == n
 
 
-@pytest.mark.parametrize("params,match", [
-    ({"device": "nope0", "contexts": [{"name": "a", "equal": 1}]}, "no network device named 'nope0'"),
-    ({"device": "eth0", "contexts": [{"name": "a", "equal": 2, "start": 14}, {"name": "a", "equal": 1}]}, "used twice"),
+@pytest.mark.parametrize("params,option,match", [
+    ({"device": "nope0", "contexts": [{"name": "a", "equal": 1}]}, "device", "no network device named 'nope0'"),
+    ({"device": "eth0", "contexts": [{"name": "a", "equal": 2, "start": 14}, {"name": "a", "equal": 1}]},
+     "contexts[1].name", "used twice"),
     ({"device": "eth0", "contexts": [{"name": "a", "equal": 2, "start": 13}, {"name": "b", "equal": 2, "start": 14}]},
-     "overlap"),
-    ({"device": "eth0", "contexts": [{"name": "a", "equal": 4, "start": 14}]}, "has 16 RX queues"),
+     "contexts[1]", "overlap"),
+    ({"device": "eth0", "contexts": [{"name": "a", "equal": 4, "start": 14}]}, "contexts[0]", "has 16 RX queues"),
     ({"device": "eth0", "default": {"equal": 15}, "contexts": [{"name": "a", "equal": 2, "start": 14}]},
-     "default: the default table"),
-    ({"device": "eth0", "contexts": [{"name": "a", "equal": 2, "weights": [1, 1]}]}, "mutually exclusive"),
-    ({"device": "eth0", "contexts": [{"name": "a", "equal": 2, "hfunc": "md5"}]}, "hfunc"),
+     "default", "default: the default table"),
+    # the argument spec's own checks name the options in the message
+    ({"device": "eth0", "contexts": [{"name": "a", "equal": 2, "weights": [1, 1]}]}, None,
+     "mutually exclusive: equal|weights found in contexts"),
+    ({"device": "eth0", "contexts": [{"name": "a", "equal": 2, "hfunc": "md5"}]}, None,
+     "hfunc must be one of: toeplitz, xor, crc32"),
 ])
-def test_bad_input_touches_nothing(nic, params, match):
+def test_bad_input_touches_nothing(nic, params, option, match):
     r = run_module(rss_contexts, params, expect_failure=True)
-    assert match in r["msg"]
+    assert match in r["msg"] and r.get("option") == option
+    if option:
+        assert r["msg"].startswith(option + ": ")
     assert nic.applied == []
 
 
