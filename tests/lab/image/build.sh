@@ -70,12 +70,15 @@ for kdir in "$ROOTFS"/lib/modules/*; do
     tar -xaf "$ROOTFS/usr/src/linux-source-$series.tar.xz" -C "$src" --strip-components=4 \
         "linux-source-$series/drivers/net/netdevsim"
     cp "$REPO"/kernel/netdevsim/src/* "$src/"
-    if [ -d "$REPO/kernel/netdevsim/$series" ]; then
-        for p in "$REPO/kernel/netdevsim/$series"/*.patch; do
-            [ -e "$p" ] || continue
-            patch -d "$src" -p4 --quiet --forward <"$p"
-        done
+    # A stock netdevsim has no RSS contexts or ntuple rules: a series without its hooks is an error.
+    if ! ls "$REPO/kernel/netdevsim/$series"/*.patch >/dev/null 2>&1; then
+        echo "build.sh: no netdevsim hooks for kernel $kv: add kernel/netdevsim/$series/*.patch" \
+             "(see kernel/netdevsim/README.md)" >&2
+        exit 1
     fi
+    for p in "$REPO/kernel/netdevsim/$series"/*.patch; do
+        patch -d "$src" -p4 --quiet --forward <"$p"
+    done
     mkdir -p "$ROOTFS/build"
     rm -rf "$ROOTFS/build/netdevsim"
     cp -a "$src" "$ROOTFS/build/netdevsim"
