@@ -165,7 +165,8 @@ def test_nic_without_contexts_or_ntuple_is_refused_untouched(lab):
 def test_rule_kinds_on_the_real_driver(lab):
     """Every action and match kind through the kernel's ioctl path and back: queue, context by name,
     drop, ports, prefixes, IPv6, SCTP, an explicit location; then a drop rule really drops frames
-    sent from the wire, and deleting it lets them through again."""
+    sent from the wire, a rule at a lower location takes precedence over it, and deleting it lets
+    the frames through again."""
     seed(lab)
     rules = {"device": lab.nic, "rules": [
         {"flow_type": "tcp4", "dst_ip": "10.0.0.2", "dst_port": 80, "queue": 3},
@@ -175,7 +176,7 @@ def test_rule_kinds_on_the_real_driver(lab):
         {"flow_type": "ip6", "dst_ip": "fd00:10::2", "queue": 1},
     ]}
     r = ok(run(lab, "ntuple_rules", rules))
-    assert r["changed"] and len(r["rules"]) == 5
+    assert r["changed"] and len(r["rules"]) == 6  # with the seed rule
     by_kind = dict((x["flow_type"], x) for x in r["rules"])
     assert by_kind["udp4"]["loc"] == 7 and by_kind["udp4"]["drop"] and by_kind["udp4"]["dst_ip"] == "10.0.0.0/24"
     assert by_kind["sctp4"]["context_name"] == "vm1" and by_kind["udp6"]["src_port"] == 53
@@ -183,12 +184,16 @@ def test_rule_kinds_on_the_real_driver(lab):
     assert not ok(run(lab, "ntuple_rules", rules))["changed"]
     text = sh(lab, "ethtool -n %s" % lab.nic)
     assert "Total 6 rules" in text and "Filter: 7" in text and "Action: Drop" in text
-    # frames to UDP port 9 of the VM subnet are dropped by the NIC, port 10 passes
+    # UDP port 9 of the VM subnet is dropped by the NIC and port 10 passes; for 10.0.0.2 the seed rule
+    # (ip4 10.0.0.2 -> vm1) sits at a lower location than the drop rule (7), so it wins, as on hardware
+    seed_loc = [x["loc"] for x in r["rules"] if x["flow_type"] == "ip4"][0]
+    assert seed_loc < 7
     wire = "ip netns exec %s " % lab.wire_netns
     mac = sh(lab, "cat /sys/class/net/%s/address" % lab.nic).strip()
-    sh(lab, "%sip neigh replace 10.0.0.2 lladdr %s dev %s nud permanent" % (wire, mac, lab.wire))
+    for addr in ("10.0.0.2", "10.0.0.9"):
+        sh(lab, "%sip neigh replace %s lladdr %s dev %s nud permanent" % (wire, addr, mac, lab.wire))
     send = ("%spython3 -c 'import socket, sys\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
-            "[s.sendto(b\"x\", (\"10.0.0.2\", int(sys.argv[1]))) for _ in range(10)]' " % wire)
+            "[s.sendto(b\"x\", (sys.argv[1], int(sys.argv[2]))) for _ in range(10)]' " % wire)
 
     def dropped():
         return int(sh(lab, "cat /sys/class/net/%s/statistics/rx_dropped" % lab.nic))
@@ -196,11 +201,11 @@ def test_rule_kinds_on_the_real_driver(lab):
     def received():
         return int(sh(lab, "cat /sys/class/net/%s/statistics/rx_packets" % lab.nic))
 
-    def after_sending(port):
-        """(frames dropped, frames received) by the NIC while 10 frames to ``port`` cross the wire.
-        Received counts can only be a lower bound: the wire's own IPv6 neighbour traffic adds to them."""
+    def after_sending(addr, port):
+        """(frames dropped, frames received) by the NIC while 10 frames to ``addr``:``port`` cross the
+        wire. Received counts are a lower bound: the wire's own IPv6 neighbour traffic adds to them."""
         d0, r0 = dropped(), received()
-        sh(lab, send + str(port))
+        sh(lab, "%s%s %d" % (send, addr, port))
         for _attempt in range(20):
             d, r = dropped() - d0, received() - r0
             if d + r >= 10:
@@ -208,10 +213,12 @@ def test_rule_kinds_on_the_real_driver(lab):
             time.sleep(0.1)
         return d, r
 
-    d, r = after_sending(9)
+    d, r = after_sending("10.0.0.9", 9)
     assert d == 10 and r < 10, (d, r)
-    d, r = after_sending(10)
+    d, r = after_sending("10.0.0.9", 10)
+    assert d == 0 and r >= 10, (d, r)
+    d, r = after_sending("10.0.0.2", 9)
     assert d == 0 and r >= 10, (d, r)
     ok(run(lab, "ntuple_rules", {"device": lab.nic, "state": "deleted", "rules": [rules["rules"][1]]}))
-    d, r = after_sending(9)
+    d, r = after_sending("10.0.0.9", 9)
     assert d == 0 and r >= 10, (d, r)
