@@ -77,6 +77,12 @@ def frames_to_vm(node, vm, flows):
     return [r["rx_frames"] for r in reports]
 
 
+def systemd_show(node, unit, *props):
+    """The properties of a systemd unit on the node, as a dict."""
+    out = node.sh("systemctl show %s %s" % (" ".join("-p " + p for p in props), unit))
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
 def ok(result):
     rc, out = result
     assert rc == 0, out[-4000:]
@@ -135,8 +141,15 @@ def test_main_job(lab):
     # a reboot: the boot-time re-apply brings every slice, rule, lease and the XDP program back
     # before the network (and the VM services) start; a provision run afterwards has nothing to do
     lab.reboot()
-    unit = lab.sh("systemctl show -p ActiveState -p Result -p Before vmnet-netkit-reapply.service")
-    assert "ActiveState=active" in unit and "Result=success" in unit and "network.target" in unit, unit
+    lab.ssh("systemctl is-system-running --wait")  # SSH comes up early; wait for the boot to finish
+    unit = systemd_show(lab, "vmnet-netkit-reapply.service", "ActiveState", "Result", "Before",
+                        "ActiveEnterTimestampMonotonic")
+    assert unit["ActiveState"] == "active" and unit["Result"] == "success", unit
+    assert "network.target" in unit["Before"].split() and "libvirtd.service" in unit["Before"].split(), unit
+    # it was done before the boot reached multi-user.target (the node pulls in no network.target)
+    booted = systemd_show(lab, "multi-user.target", "ActiveEnterTimestampMonotonic")
+    assert 0 < int(unit["ActiveEnterTimestampMonotonic"]) <= int(booted["ActiveEnterTimestampMonotonic"]), \
+        (unit, booted)
     assert "6 VMs as planned, no drift" in ok(run_playbook(lab, "verify.yml"))
     assert frames_to_vm(lab, "vm1", {"10.0.0.2": 10, "10.0.0.3": 10}) == [10]
     assert recap_changed(ok(run_playbook(lab, "provision.yml"))) == 0
