@@ -375,25 +375,22 @@ def _lowerdev_bindings(backend, link, nic):
     """IFLA_NETKIT_LOWERDEV, read back from the devices themselves: the same two maps as _leases."""
     if nic is None:
         return None, None
-    mine = {}
+
+    def bound(dev):
+        nk = dev.get("netkit") or {}
+        low = nk.get("lowerdev")
+        # the binding is the primary's (a peer may echo it)
+        if not low or low["ifindex"] != nic["ifindex"] or nk.get("primary") is False:
+            return []
+        return list(range(low["from"], low["to"] + 1))
+
     holders = {}
     for other in backend.netkit_links(None):
-        low = (other.get("netkit") or {}).get("lowerdev")
-        # the binding is the primary's (a peer may echo it)
-        if not low or low["ifindex"] != nic["ifindex"] or (other.get("netkit") or {}).get("primary") is False:
-            continue
-        queues = list(range(low["from"], low["to"] + 1))
-        if link is not None and other["ifindex"] == link["ifindex"] and not link.get("netns"):
-            mine = dict(zip(lowerdev_queue_ids(len(queues)), queues))
-            holders.update((q, None) for q in queues)
-        else:
-            holders.update((q, other["name"]) for q in queues)
-    if link is not None and link.get("netns"):
-        low = (link.get("netkit") or {}).get("lowerdev")
-        if low and low["ifindex"] == nic["ifindex"]:
-            queues = list(range(low["from"], low["to"] + 1))
-            mine = dict(zip(lowerdev_queue_ids(len(queues)), queues))
-    return mine, holders
+        if link is None or link.get("netns") or other["ifindex"] != link["ifindex"]:
+            holders.update((q, other["name"]) for q in bound(other))
+    queues = bound(link) if link is not None else []
+    holders.update((q, None) for q in queues)
+    return dict(zip(lowerdev_queue_ids(len(queues)), queues)), holders
 
 
 def read_state(backend, params):
