@@ -124,15 +124,17 @@ def test_main_job(lab):
     assert "10.0.0.4" not in rules and "10.0.0.2" in rules
     assert lab.ssh("test -e /etc/vmnet-netkit/qemu/vm3.args").returncode != 0
 
-    # changes behind the collection's back: vm2's rules and then its context, a netkit device
+    # changes behind the collection's back: vm2's rules and then its context, a netkit device, the
+    # NIC's XDP program
     loc = lab.sh("ethtool -n %s | grep -B3 '10.0.0.3' | grep Filter" % lab.nic).split()[1]
     ctx = lab.sh("ethtool -n %s | grep -A12 'Filter: %s$' | grep -m1 'RSS Context'" % (lab.nic, loc)).split()[-1]
     lab.sh("for loc in $(ethtool -n %s | awk '/^Filter:/ {l = $2} /RSS Context/ && $NF == %s {print l}'); do "
            "ethtool -N %s delete $loc; done" % (lab.nic, ctx, lab.nic))
-    lab.sh("ethtool -X %s context %s delete && ip link del nk-vm5" % (lab.nic, ctx))
+    lab.sh("ethtool -X %s context %s delete && ip link del nk-vm5 && ip link set dev %s xdp off"
+           % (lab.nic, ctx, lab.nic))
     rc, out = run_playbook(lab, "verify.yml")
     assert rc != 0, out[-3000:]
-    for drift in ("RSS context vm2", "rule 10.0.0.3", "netkit nk-vm5", "netkit nk-vm3"):
+    for drift in ("RSS context vm2", "rule 10.0.0.3", "netkit nk-vm5", "netkit nk-vm3", "XDP program"):
         assert drift in out, (drift, out[-3000:])
     assert recap_changed(ok(run_playbook(lab, "provision.yml"))) >= 3
     assert "6 VMs as planned, no drift" in ok(run_playbook(lab, "verify.yml"))
