@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The lab CLI itself (tests/lab/lab): bad arguments, a boot that times out (the console is shown
-and no qemu is left behind), and a whole up/status/ssh/info/down cycle that leaves nothing running.
+and no qemu is left behind), a kernel that panics while booting (booted again, then reported), and a
+whole up/status/ssh/info/down cycle that leaves nothing running.
 These boot a node of their own, named pytest-cli, beside the session's nodes."""
 
 from __future__ import annotations
@@ -63,6 +64,22 @@ def test_boot_timeout_shows_the_console_and_leaves_no_qemu(cli_lab):
     assert "last console lines of lab 'pytest-cli'" in r.stderr
     assert qemu_processes(NAME) == []
     assert lab("status", "--name", NAME).returncode == 3
+
+
+def test_kernel_panic_is_booted_again_then_reported(cli_lab):
+    # rdinit= names no file, so the kernel mounts the root itself and cannot (virtio_blk is a
+    # module): a real panic on every boot. Each is shown, booted again, and the last one fails.
+    r = lab("up", "--name", NAME, env={"VMNET_LAB_KERNEL_ARGS": "rdinit=/nonexistent",
+                                       "VMNET_LAB_BOOT_ATTEMPTS": "2"})
+    assert r.returncode == 1, r.stderr
+    died = "the guest kernel of lab 'pytest-cli' died while booting: Kernel panic - not syncing: VFS"
+    assert r.stderr.count(died) == 2, r.stderr[-3000:]
+    assert "booting again (attempt 2 of 2)" in r.stderr
+    assert "(on each of 2 boots, VMNET_LAB_BOOT_ATTEMPTS)" in r.stderr
+    assert r.stderr.count("last console lines of lab 'pytest-cli'") == 2
+    assert qemu_processes(NAME) == []
+    r = lab("up", "--name", NAME, env={"VMNET_LAB_BOOT_ATTEMPTS": "0"})
+    assert r.returncode == 1 and "VMNET_LAB_BOOT_ATTEMPTS must be 1 or more, got 0" in r.stderr
 
 
 def test_up_status_ssh_info_down(cli_lab):
