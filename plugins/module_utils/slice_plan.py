@@ -70,7 +70,11 @@ def _vms(vms, subnets):
             raise ValidationError(opt + ".name", "VM %r is listed twice (vms[%d] and vms[%d])" % (name, names[name], n),
                                   value=name)
         names[name] = n
-        queues = _int(opt + ".queues", vm.get("queues", 1), 1)
+        if vm.get("queues") is None:
+            # No default: how much of the NIC a VM gets is the user's call, not the planner's.
+            raise ValidationError(opt + ".queues", "VM %s has no queues; every VM needs its own NIC queues"
+                                  % name, value=None, allowed="a whole number, at least 1")
+        queues = _int(opt + ".queues", vm["queues"], 1)
         given = []
         for addr in vm.get("addresses") or []:
             try:

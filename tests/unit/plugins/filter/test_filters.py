@@ -11,7 +11,7 @@ from ansible_collections.vmnet.netkit.plugins.filter import json_query, qemu_net
 
 def test_slice_plan_filter_wraps_errors():
     f = slice_plan.FilterModule().filters()["slice_plan"]
-    p = f([{"name": "vm1"}], device="eth0", queues=16, host_queues=14)
+    p = f([{"name": "vm1", "queues": 1}], device="eth0", queues=16, host_queues=14)
     assert p["vms"]["vm1"]["queues"] == [14, 14]
     with pytest.raises(AnsibleFilterError) as err:
         f([{"name": "vm1", "queues": 5}], device="eth0", queues=16, host_queues=14)
@@ -19,7 +19,7 @@ def test_slice_plan_filter_wraps_errors():
 
 
 def test_qemu_netdev_outputs():
-    p = slice_plan.slice_plan([{"name": "vm1"}], "eth0", 16, 14)
+    p = slice_plan.slice_plan([{"name": "vm1", "queues": 1}], "eth0", 16, 14)
     f = qemu_netdev.FilterModule().filters()["qemu_netdev"]
     assert f(p["vms"]["vm1"])[0] == "-netdev"
     assert f(p["vms"]["vm1"], output="string").startswith("-netdev af-xdp,id=net-vm1,")

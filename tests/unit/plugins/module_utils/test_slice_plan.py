@@ -28,7 +28,7 @@ def test_seed_layout():
 
 
 def test_addresses_allocated_from_the_pool_skip_network_gateway_and_given():
-    p = plan([{"name": "a", "addresses": ["10.0.0.2"]}, {"name": "b"}], "eth0", 16, 8, SUBNETS)
+    p = plan([{"name": "a", "queues": 1, "addresses": ["10.0.0.2"]}, {"name": "b", "queues": 1}], "eth0", 16, 8, SUBNETS)
     assert p["vms"]["a"]["addresses"] == ["10.0.0.2", "fd00:10::2"]
     assert p["vms"]["b"]["addresses"] == ["10.0.0.3", "fd00:10::3"]
     assert [r["flow_type"] for r in p["vms"]["b"]["rules"]] == ["ip4", "ip6"]
@@ -59,21 +59,23 @@ def test_plan_is_deterministic_and_mac_stable():
 @pytest.mark.parametrize("vms, kw, option, text", [
     (six() + [{"name": "vm7", "queues": 4}], {}, "vms", "only 8 exist for VMs"),
     ([{"name": "a", "queues": 0}], {}, "vms[0].queues", "at least 1"),
+    ([{"name": "a", "queues": 1}, {"name": "b"}], {}, "vms[1].queues", "VM b has no queues"),
+    ([{"name": "a", "queues": None}], {}, "vms[0].queues", "allowed: a whole number, at least 1"),
     ([{"name": "a", "queues": "x"}], {}, "vms[0].queues", "whole number"),
-    ([{"name": "a"}, {"name": "a"}], {}, "vms[1].name", "listed twice"),
+    ([{"name": "a", "queues": 1}, {"name": "a", "queues": 1}], {}, "vms[1].name", "listed twice"),
     ([{"queues": 1}], {}, "vms[0].name", "needs a name"),
-    ([{"name": "a-very-long-vm"}], {}, "vms[0].name", "15 characters"),
-    ([{"name": "a", "addresses": ["10.0.0.5"]}, {"name": "b", "addresses": ["10.0.0.5"]}], {},
+    ([{"name": "a-very-long-vm", "queues": 1}], {}, "vms[0].name", "15 characters"),
+    ([{"name": "a", "queues": 1, "addresses": ["10.0.0.5"]}, {"name": "b", "queues": 1, "addresses": ["10.0.0.5"]}], {},
      "vms[1].addresses", "both a and b"),
-    ([{"name": "a", "addresses": ["10.9.0.5"]}], {"subnets": SUBNETS}, "vms[0].addresses", "outside"),
-    ([{"name": "a", "addresses": ["10.0.0.0"]}], {"subnets": SUBNETS}, "vms[0].addresses", "network address"),
-    ([{"name": "a", "addresses": ["nope"]}], {}, "vms[0].addresses", "not an IPv4 or IPv6"),
-    ([{"name": "a", "mac": "01:00:5e:00:00:01"}], {}, "vms[0].mac", "unicast"),
-    ([{"name": "a", "mac": "52:54:00:00:00:01"}, {"name": "b", "mac": "52:54:00:00:00:01"}], {}, "vms[1].mac",
+    ([{"name": "a", "queues": 1, "addresses": ["10.9.0.5"]}], {"subnets": SUBNETS}, "vms[0].addresses", "outside"),
+    ([{"name": "a", "queues": 1, "addresses": ["10.0.0.0"]}], {"subnets": SUBNETS}, "vms[0].addresses", "network address"),
+    ([{"name": "a", "queues": 1, "addresses": ["nope"]}], {}, "vms[0].addresses", "not an IPv4 or IPv6"),
+    ([{"name": "a", "queues": 1, "mac": "01:00:5e:00:00:01"}], {}, "vms[0].mac", "unicast"),
+    ([{"name": "a", "queues": 1, "mac": "52:54:00:00:00:01"}, {"name": "b", "queues": 1, "mac": "52:54:00:00:00:01"}], {}, "vms[1].mac",
      "both"),
-    ([{"name": "a", "cpu": 2}], {}, "vms[0]", "unknown key"),
-    ([{"name": "a"}], {"subnets": ["10.0.0.1/24"]}, "subnets[0]", "CIDR"),
-    ([{"name": "a"}, {"name": "b"}], {"subnets": ["10.0.0.0/30"]}, "subnets", "no free address"),
+    ([{"name": "a", "queues": 1, "cpu": 2}], {}, "vms[0]", "unknown key"),
+    ([{"name": "a", "queues": 1}], {"subnets": ["10.0.0.1/24"]}, "subnets[0]", "CIDR"),
+    ([{"name": "a", "queues": 1}, {"name": "b", "queues": 1}], {"subnets": ["10.0.0.0/30"]}, "subnets", "no free address"),
 ])
 def test_errors_name_the_option(vms, kw, option, text):
     with pytest.raises(ValidationError) as err:
