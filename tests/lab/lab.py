@@ -199,16 +199,14 @@ class Lab:
                 self._wait_for_ssh(started)
                 nics = self._wait_for_nics()
                 break
-            except LabPanic as err:
+            except BaseException as err:
                 self._show_console()
                 self.down()
+                if not isinstance(err, LabPanic):
+                    raise
                 if attempt == BOOT_ATTEMPTS:
                     raise LabError(f"{err} (on each of {BOOT_ATTEMPTS} boots, VMNET_LAB_BOOT_ATTEMPTS)") from None
                 say(f"{err}; booting again (attempt {attempt + 1} of {BOOT_ATTEMPTS})")
-            except BaseException:
-                self._show_console()
-                self.down()
-                raise
         booted = time.monotonic() - started
         (self.state / "boot-seconds").write_text(f"{booted:.1f}\n")
         say(f"lab {self.name!r} up in {booted:.0f} s: kernel {release}, port {port}, NICs {nics}")
