@@ -15,6 +15,7 @@ from ansible_collections.vmnet.netkit.plugins.module_utils import btf
 from ansible_collections.vmnet.netkit.plugins.module_utils import netkit_caps
 from ansible_collections.vmnet.netkit.plugins.module_utils import netkit_rtnl as rt
 from ansible_collections.vmnet.netkit.plugins.module_utils import netlink as nl
+from ansible_collections.vmnet.netkit.plugins.module_utils.errors import ValidationError
 from ansible_collections.vmnet.netkit.plugins.module_utils.netdev_genl import NetdevGenl
 
 BTF_PREFIXES = ("IFLA_NETKIT_",)
@@ -123,21 +124,29 @@ class NetkitKernel(object):
             for fd in fds:
                 os.close(fd)
 
+    def _own(self, name, netns):
+        """The netkit device ``name``; anything else by that name is refused, never changed."""
+        link = self.rtnl(netns).link(name, self.attr_ids())
+        if link is not None and link.get("kind") != "netkit":
+            raise ValidationError("name", "%s is a %s device, not netkit: left untouched" % (
+                name, link.get("kind") or "kind-less (physical)"), value=name)
+        return link
+
     def delete(self, name, netns=None):
-        link = self.rtnl(netns).link(name)
+        link = self._own(name, netns)
         if link is not None:
             self.rtnl(netns).delete(link["ifindex"])
 
     def change_policy(self, name, netns, policy=None, peer_policy=None):
-        link = self.rtnl(netns).link(name)
+        link = self._own(name, netns)
         self.rtnl(netns).change(rt.build_policy_change(link["ifindex"], policy, peer_policy, self.attr_ids()))
 
     def setlink(self, name, netns, up=None, mtu=None, address=None):
-        link = self.rtnl(netns).link(name)
+        link = self._own(name, netns)
         self.rtnl(netns).setlink(rt.build_setlink(link["ifindex"], up=up, mtu=mtu, address=address))
 
     def move(self, name, netns, to_netns):
-        link = self.rtnl(netns).link(name)
+        link = self._own(name, netns)
         fd = rt.netns_fd(to_netns) if to_netns else os.open("/proc/self/ns/net", os.O_RDONLY)
         try:
             self.rtnl(netns).setlink(rt.build_setlink(link["ifindex"], netns_fd=fd))
@@ -146,6 +155,6 @@ class NetkitKernel(object):
 
     def lease(self, name, device, queue):
         """Lease rx ``queue`` of NIC ``device`` to netkit ``name`` (both here); -> netkit queue id."""
-        nk = self.rtnl().link(name)
+        nk = self._own(name, None)
         nic = self.rtnl().link(device)
         return self.netdev().queue_create(nk["ifindex"], nic["ifindex"], queue)

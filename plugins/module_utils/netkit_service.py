@@ -39,10 +39,53 @@ def check_ifname(option, name):
                               "or whitespace, not '.' or '..'" % (name, IFNAMSIZ - 1), value=name)
 
 
+def check_netns_name(option, name):
+    # the name becomes a path under /run/netns: nothing that leaves that directory
+    if not name or "/" in name or name in (".", "..") or not NAME_RE.match(name):
+        raise ValidationError(option, "%r is not a network namespace name (a file name under /run/netns: "
+                              "no '/', ':' or whitespace, not '.' or '..')" % (name,), value=name)
+
+
+def check_names(params):
+    """Every name the request carries, checked before the first request to the kernel (a name the
+    kernel's policy rejects would otherwise come back as an opaque netlink error)."""
+    peer = params.get("peer") or {}
+    lower = params.get("lower") or {}
+    check_ifname("name", params["name"])
+    for option, value in (("peer.name", peer.get("name")), ("lower.device", lower.get("device"))):
+        if value is not None:
+            check_ifname(option, value)
+    for option, value in (("netns", params.get("netns")), ("peer.netns", peer.get("netns"))):
+        if value is not None:
+            check_netns_name(option, value)
+
+
+def check_owned(name, link):
+    """Refuse a device this module does not own: anything that is not the primary of a netkit device.
+
+    A typo in a name that matches a bridge, a bond, a veth or the NIC must never delete, recreate
+    or change it: that could cut the host off its network."""
+    if link is None:
+        return
+    kind = link.get("kind")
+    if kind != "netkit":
+        what = ("a %s device" % kind) if kind else "a device without a link kind (a physical NIC or similar)"
+        raise ValidationError("name", "%s is %s, not a netkit device; netkit_link creates, changes and deletes "
+                              "only netkit devices, so it left %s untouched: pick a name no other device has"
+                              % (name, what, name), value=name)
+    if (link.get("netkit") or {}).get("primary") is False:
+        raise ValidationError("name", "%s is the peer of a netkit pair; a pair is changed and deleted through its "
+                              "primary (the device named at creation), so %s was left untouched"
+                              % (name, name), value=name)
+
+
 # ---------------------------------------------------------------- the wanted device
 
-def wanted(params):
-    """Module parameters -> flat dict of the attributes the user set (unset = not managed)."""
+def wanted(params, caps=None):
+    """Module parameters -> flat dict of the attributes the user set (unset = not managed).
+
+    With ``lower`` and no ``pairing``, the pairing that binding needs on this kernel is wanted:
+    single where the kernel has it (leased queues serve AF_XDP only on a single device)."""
     peer = params.get("peer") or {}
     keys = ("mode", "pairing", "policy", "scrub", "headroom", "tailroom", "mtu", "address", "numrxqueues",
             "netns", "up")
@@ -56,6 +99,8 @@ def wanted(params):
                                                                          lower["queues"][1] + 1))}
     else:
         want["lower"] = None
+    if lower and want.get("pairing") is None and (caps or {}).get("single"):
+        want["pairing"] = "single"
     if params.get("address"):
         want["address"] = params["address"].lower()
     if peer.get("address"):
@@ -94,10 +139,8 @@ def validate(params, want, caps, facts):
     ``facts``: {"netns_exists": {name: bool}, "nic": {"exists", "physical", "rx_queues",
     "leases": {queue: holder name or None}}} as far as the parameters need them.
     """
-    check_ifname("name", params["name"])
+    check_names(params)
     peer = params.get("peer") or {}
-    if peer.get("name"):
-        check_ifname("peer.name", peer["name"])
     for option, ns in (("netns", params.get("netns")), ("peer.netns", peer.get("netns"))):
         if ns and not facts["netns_exists"].get(ns):
             raise ValidationError(option, "network namespace %r does not exist (no /run/netns/%s); create it "
@@ -143,14 +186,14 @@ def _validate_lower(params, want, caps, nic):
     if first > last:
         raise ValidationError("lower.queues", "[from, to] must not be descending: %s" % lower["queues"],
                               value=lower["queues"])
+    if first == 0:
+        raise ValidationError("lower.queues", "queue 0 stays with the host: it takes the NIC's unsteered traffic "
+                              "and the default RSS table's first share; lend queues from 1 up (got %s)"
+                              % lower["queues"], value=lower["queues"])
     mechanism = netkit_caps.lower_mechanism(caps)
     if mechanism is None:
         raise UnsupportedError("lower", "lower: binding NIC queues needs queue leasing, %s, or %s; kernel %s has neither" % (
             netkit_caps.LEASING_PROVIDER, netkit_caps.FEATURES["lowerdev"][1], caps.get("kernel") or "in use"))
-    if mechanism == "leasing" and want.get("pairing") != "single":
-        raise ValidationError("pairing", "lower with queue leasing needs pairing: single (AF_XDP works on the "
-                              "leased queues of a single-mode device only)", value=want.get("pairing", "pair"),
-                              allowed="single")
     if not nic.get("exists"):
         raise ValidationError("lower.device", "no network device %r on this host" % dev, value=dev)
     if not nic.get("physical"):
@@ -168,6 +211,10 @@ def _validate_lower(params, want, caps, nic):
                               "that device is deleted" % (
                                   dev, "s" if len(taken) > 1 else "", ", ".join(str(q) for q in sorted(taken)),
                                   ", ".join(sorted(set(taken.values())))), value=lower["queues"])
+    if mechanism == "leasing" and want.get("pairing") != "single":
+        raise ValidationError("pairing", "lower with queue leasing needs pairing: single (AF_XDP works on the "
+                              "leased queues of a single-mode device only)", value=want.get("pairing", "pair"),
+                              allowed="single")
     need = 1 + last - first + 1
     if mechanism == "leasing" and want.get("numrxqueues") is not None and want["numrxqueues"] < need:
         raise ValidationError("numrxqueues", "%d is too small for %d leased queues: netkit keeps queue 0 and "
@@ -395,6 +442,7 @@ def _lowerdev_bindings(backend, link, nic):
 
 def read_state(backend, params):
     link = _find(backend, params)
+    check_owned(params["name"], link)
     lower = params.get("lower") or {}
     nic = backend.link(lower["device"]) if lower else None
     if netkit_caps.lower_mechanism(backend.capabilities()) == "lowerdev":
@@ -464,7 +512,8 @@ def _remove_half_made(backend, name, params):
         try:
             if backend.netns_exists(ns):
                 backend.delete(name, ns)
-        except (NetlinkError, OSError):
+        except (NetlinkError, OSError, ValidationError):
+            # ValidationError: a device of that name that is not netkit is not the half-made one
             pass
 
 
@@ -495,8 +544,9 @@ def _why(key):
 
 
 def run_link(params, backend, check_mode=False, diff=False):
+    check_names(params)
     caps = backend.capabilities()
-    want = wanted(params)
+    want = wanted(params, caps)
     cur, facts = read_state(backend, params)
     if params["state"] == "present":
         validate(params, want, caps, facts)

@@ -27,7 +27,11 @@ description:
     policy pass, scrub default).
 options:
   name:
-    description: Name of the netkit device (the primary of a pair). At most 15 characters.
+    description:
+      - Name of the netkit device (the primary of a pair). At most 15 characters.
+      - The module creates, changes and deletes only netkit devices. A device of that name that is not netkit
+        (a NIC, a veth, a bridge, a bond, a VLAN) or that is the peer of a pair is refused and left untouched,
+        whatever O(state) and O(recreate) say.
     type: str
     required: true
   state:
@@ -43,6 +47,8 @@ options:
     description:
       - V(pair) creates a primary and its peer; V(single) creates one device without peer (Linux 7.1+), the kind
         that can own leased NIC queues and serve AF_XDP.
+      - Unset with O(lower) means V(single) on kernels that have single mode (the pairing the binding needs);
+        unset otherwise leaves the kernel's default (V(pair)) at creation.
     type: str
     choices: [pair, single]
   policy:
@@ -102,7 +108,8 @@ options:
         type: str
   lower:
     description:
-      - The NIC queues this device owns. Needs O(pairing=single) on kernels with upstream queue leasing.
+      - The NIC queues this device owns. Needs O(pairing=single) on kernels with upstream queue leasing (the
+        default when O(pairing) is unset).
       - The NIC's queues C(from..to) become the device's queues C(1..n) (returned as RV(queues) and RV(queue_map)).
         A lease ends only when the device is deleted, and the NIC cannot drop a leased queue (C(ethtool -L) is refused).
     type: dict
@@ -112,7 +119,9 @@ options:
         type: str
         required: true
       queues:
-        description: First and last NIC receive queue, inclusive.
+        description:
+          - First and last NIC receive queue, inclusive. Queue 0 stays with the host (it takes the NIC's
+            unsteered traffic), so the range starts at 1 or later.
         type: list
         elements: int
         required: true
@@ -260,7 +269,8 @@ def _check_input(module):
     p = module.params
     lower = p.get("lower")
     if lower and (len(lower["queues"]) != 2 or min(lower["queues"]) < 0):
-        module.fail_json(msg="lower.queues: give [from, to], two queue numbers >= 0 (got %s)" % lower["queues"])
+        module.fail_json(msg="lower.queues: give [from, to], two NIC queue numbers from 1 up (got %s)"
+                         % lower["queues"])
     for opt in ("headroom", "tailroom"):
         if p.get(opt) is not None and not 0 <= p[opt] <= 65535:
             module.fail_json(msg="%s: must be 0..65535 bytes (got %s)" % (opt, p[opt]))

@@ -9,6 +9,8 @@ drop a leased queue.  6.12: pairs work, single mode and lower fail cleanly.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from lab_play import ok, run, run_tasks
 
@@ -94,6 +96,35 @@ def test_leased_queues_seen_from_both_sides_and_idempotent(lab):
     assert lab.sh("ls /sys/class/net/nk-vm1/queues | grep -c rx-").strip() == "3"
 
 
+def test_devices_that_are_not_netkit_are_never_touched(lab):
+    """A veth, a bridge and the NIC named as netkit_link's device: absent, recreate and a policy
+    change are refused with the device's kind named, and the kernel's view of each is unchanged."""
+    lab.sh("ip link del vethmgmt0 2>/dev/null; ip link del br-nk 2>/dev/null; "
+           "ip link add vethmgmt0 type veth peer name vethmgmt1 && ip link add br-nk type bridge && "
+           "ip link set vethmgmt0 up && ip link set br-nk up")
+    devices = {"vethmgmt0": "veth", "br-nk": "bridge", lab.nic: "without a link kind"}
+    try:
+        before = dict((d, json.loads(lab.sh("ip -d -j link show dev %s" % d))) for d in devices)
+        tasks = []
+        for dev in devices:
+            tasks += [("netkit_link", {"name": dev, "state": "absent"}),
+                      ("netkit_link", {"name": dev, "mode": "l2", "recreate": True}),
+                      ("netkit_link", {"name": dev, "policy": "drop", "up": False})]
+        results = run_tasks(lab, tasks)
+        for n, dev in enumerate(devices):
+            for r in results[3 * n:3 * n + 3]:
+                assert r.get("failed") and not r.get("changed"), r
+                assert r["msg"].startswith("name: %s is " % dev) and devices[dev] in r["msg"], r["msg"]
+                assert "not a netkit device" in r["msg"] and "untouched" in r["msg"]
+        after = dict((d, json.loads(lab.sh("ip -d -j link show dev %s" % d))) for d in devices)
+        assert after == before
+        # a name the kernel would refuse is refused before the kernel is asked, with its rule
+        long_name = run(lab, "netkit_link", {"name": "a-very-long-name-x", "state": "absent"})
+        assert long_name.get("failed") and "not a valid interface name: 1 to 15 characters" in long_name["msg"]
+    finally:
+        lab.ssh("ip link del vethmgmt0; ip link del br-nk")
+
+
 def test_check_mode_changes_nothing(lab):
     clean(lab)
     r = run(lab, "netkit_link", vm1(lab), check=True, diff=True)
@@ -106,8 +137,8 @@ def test_lease_refusals_and_channel_shrink(lab):
     taken, shrink, pair_lower, rng = run_tasks(lab, [
         ("netkit_link", {"name": "nk-vm2", "pairing": "single", "lower": {"device": lab.nic, "queues": [15, 15]}}),
         ("nic_channels", {"device": lab.nic, "combined": 14}),
-        ("netkit_link", {"name": "nk-vm2", "lower": {"device": lab.nic, "queues": [12, 12]}}),
-        ("netkit_link", {"name": "nk-vm2", "pairing": "single", "lower": {"device": lab.nic, "queues": [15, 16]}}),
+        ("netkit_link", {"name": "nk-vm2", "pairing": "pair", "lower": {"device": lab.nic, "queues": [12, 12]}}),
+        ("netkit_link", {"name": "nk-vm2", "lower": {"device": lab.nic, "queues": [15, 16]}}),
     ])
     assert taken.get("failed") and "queue 15 already leased to nk-vm1" in taken["msg"]
     assert shrink.get("failed") and "lease to netkit device nk-vm1" in shrink["msg"]

@@ -27,7 +27,8 @@ class FakeKernel(object):
         self.leases = {}
         self.next_index = 10
         self.ignore = set(ignore)   # attributes this "kernel" silently drops
-        self.calls = []
+        self.calls = []             # every change, in order
+        self.reads = []             # every device looked up by name
         self.fail_lease = None
         self.first_lease_id = 1     # the netkit queue id of a device's first lease
 
@@ -38,6 +39,10 @@ class FakeKernel(object):
         return ns in self.namespaces
 
     def link(self, name, netns=None):
+        self.reads.append(name)
+        if len(name) > 15:
+            # the kernel's policy refuses IFLA_IFNAME longer than IFNAMSIZ - 1
+            raise NetlinkError(34, "Numerical result out of range", "Attribute failed policy validation")
         link = self.links.get((netns, name))
         return copy.deepcopy(link)
 
@@ -88,7 +93,14 @@ class FakeKernel(object):
             prim["link"] = p["ifindex"]
             nk["peer_policy"] = spec.get("peer_policy", "pass")
 
+    def _own(self, name, netns):
+        # like NetkitKernel: a device that is not netkit is refused, never touched
+        link = self.links.get((netns, name))
+        if link is not None and link["kind"] != "netkit":
+            raise ValidationError("name", "%s is a %s device, not netkit: left untouched" % (name, link["kind"]))
+
     def delete(self, name, netns=None):
+        self._own(name, netns)
         self.calls.append(("delete", name))
         link = self.links.pop((netns, name), None)
         if link is None:
@@ -115,6 +127,8 @@ class FakeKernel(object):
 
     def move(self, name, netns, to_netns):
         self.calls.append(("move", name, to_netns))
+        if (to_netns, name) in self.links:
+            raise NetlinkError(17, "File exists")
         link = self.links.pop((netns, name))
         link["netns"] = to_netns
         self.links[(to_netns, name)] = link
@@ -200,7 +214,20 @@ def test_queue_leased_to_another_device_is_refused_before_any_change():
     (dict(pairing="single", lower={"device": "eth0", "queues": [15, 16]}), "lower.queues", "outside eth0's 16"),
     (dict(pairing="single", lower={"device": "eth9", "queues": [1, 1]}), "lower.device", "no network device"),
     (dict(pairing="single", lower={"device": "nk-x", "queues": [1, 1]}), "lower.device", None),
-    (dict(lower={"device": "eth0", "queues": [14, 15]}), "pairing", "needs pairing: single"),
+    (dict(pairing="pair", lower={"device": "eth0", "queues": [14, 15]}), "pairing", "needs pairing: single"),
+    # with pairing unset, each lower mistake gets its own message (single is what lower needs)
+    (dict(lower={"device": "eth0", "queues": [15, 16]}), "lower.queues", "outside eth0's 16"),
+    (dict(lower={"device": "eth0", "queues": [15, 14]}), "lower.queues", "must not be descending"),
+    (dict(lower={"device": "eth0", "queues": [0, 1]}), "lower.queues", "queue 0 stays with the host"),
+    (dict(lower={"device": "eth9", "queues": [1, 1]}), "lower.device", "no network device 'eth9'"),
+    (dict(lower={"device": "nk-x", "queues": [1, 1]}), "lower.device", "not a physical device"),
+    (dict(lower={"device": "a-very-long-nic-name", "queues": [1, 1]}), "lower.device",
+     "not a valid interface name"),
+    (dict(peer={"name": "peer name", "netns": None, "policy": None, "scrub": None, "address": None}),
+     "peer.name", "not a valid interface name"),
+    (dict(netns="../../etc"), "netns", "not a network namespace name"),
+    (dict(peer={"name": None, "netns": "a/b", "policy": None, "scrub": None, "address": None}),
+     "peer.netns", "not a network namespace name"),
     (dict(pairing="single", numrxqueues=2, lower={"device": "eth0", "queues": [14, 15]}), "numrxqueues",
      "at least 3"),
 ])
@@ -338,3 +365,73 @@ def test_nic_down_is_named_instead_of_a_lower_change():
         svc.run_link(params(**VM1), k)
     assert err.value.option == "lower.device" and "eth0 is down" in str(err.value) and not k.calls
     assert "recreate" not in str(err.value)
+
+
+def test_lower_without_pairing_gets_the_single_device_it_needs():
+    k = FakeKernel()
+    r = svc.run_link(params(lower={"device": "eth0", "queues": [14, 15]}), k)
+    assert r["changed"] and r["queues"] == [1, 2]
+    assert k.calls[0][1]["pairing"] == "single" and "peer" not in k.calls[0][1]
+    k.calls = []
+    assert not svc.run_link(params(lower={"device": "eth0", "queues": [14, 15]}), k)["changed"] and not k.calls
+
+
+FOREIGN = [("veth", "vethmgmt0"), ("bridge", "br0"), (None, "eth0")]
+
+
+@pytest.mark.parametrize("kind, name", FOREIGN)
+@pytest.mark.parametrize("kw", [dict(state="absent"), dict(recreate=True, mode="l2"), dict(policy="drop"),
+                                dict(up=False), dict(state="absent", netns="blue")])
+def test_a_device_that_is_not_netkit_is_never_touched(kind, name, kw):
+    k = FakeKernel()
+    k.links[(None, name)] = {"ifindex": 40, "name": name, "kind": kind, "up": True, "netns": None}
+    before = copy.deepcopy(k.links)
+    with pytest.raises(ValidationError) as err:
+        svc.run_link(params(name=name, **kw), k)
+    assert err.value.option == "name" and "not a netkit device" in str(err.value)
+    assert (kind or "without a link kind") in str(err.value) and "untouched" in str(err.value)
+    assert not k.calls and k.links == before
+
+
+def test_check_mode_refuses_a_foreign_device_too():
+    k = FakeKernel()
+    k.links[(None, "br0")] = {"ifindex": 40, "name": "br0", "kind": "bridge", "up": True, "netns": None}
+    with pytest.raises(ValidationError):
+        svc.run_link(params(name="br0", state="absent"), k, check_mode=True)
+
+
+def test_the_peer_of_a_pair_is_not_deleted_through_its_own_name():
+    k = FakeKernel()
+    svc.run_link(params(name="nk0", mode="l3", peer={"name": "nk0p", "netns": None, "policy": None,
+                                                     "scrub": None, "address": None}), k)
+    k.calls = []
+    with pytest.raises(ValidationError) as err:
+        svc.run_link(params(name="nk0p", state="absent"), k)
+    assert "peer of a netkit pair" in str(err.value) and not k.calls and (None, "nk0p") in k.links
+
+
+def test_names_are_checked_before_the_kernel_is_asked():
+    k = FakeKernel()
+    for kw in (dict(name="a-very-long-name-x", state="absent"), dict(name="nk vm1", state="absent"),
+               dict(name="../nk", recreate=True)):
+        with pytest.raises(ValidationError) as err:
+            svc.run_link(params(**kw), k)
+        assert err.value.option == "name" and "not a valid interface name" in str(err.value)
+    assert not k.reads and not k.calls
+
+
+def test_a_half_made_device_is_removed_but_a_foreign_one_of_its_name_is_not():
+    # a veth of that name appears in netns blue between the read and the move (another process), so
+    # the move fails: the new netkit device in the host's namespace is removed, the veth stays
+    class Racing(FakeKernel):
+        def create(self, spec):
+            FakeKernel.create(self, spec)
+            self.links[("blue", "nk-vm1")] = {"ifindex": 40, "name": "nk-vm1", "kind": "veth", "up": True,
+                                              "netns": "blue"}
+
+    k = Racing()
+    with pytest.raises(KernelError) as err:
+        svc.run_link(params(mode="l3", netns="blue", peer={"name": "nk-vm1p", "netns": None, "policy": None,
+                                                           "scrub": None, "address": None}), k)
+    assert "File exists" in str(err.value) and "half-made device was removed" in str(err.value)
+    assert (None, "nk-vm1") not in k.links and k.links[("blue", "nk-vm1")]["kind"] == "veth"
