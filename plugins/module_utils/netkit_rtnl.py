@@ -29,6 +29,11 @@ IFLA_NET_NS_FD = 28
 IFLA_NUM_TX_QUEUES = 31
 IFLA_NUM_RX_QUEUES = 32
 IFLA_LINK_NETNSID = 37
+IFLA_XDP = 43
+IFLA_XDP_ATTACHED = 2
+IFLA_XDP_PROG_ID = 4
+# IFLA_XDP_ATTACHED values (XDP_ATTACHED_*)
+XDP_ATTACH_MODES = {0: None, 1: "driver", 2: "generic", 3: "offload", 4: "multi"}
 IFLA_INFO_KIND = 1
 IFLA_INFO_DATA = 2
 IFF_UP = 0x1
@@ -215,7 +220,19 @@ def parse_link(payload, attr_ids=None):
     }
     if kind == "netkit":
         link["netkit"] = parse_netkit_data(info.get(IFLA_INFO_DATA, b""), attr_ids)
+    link["xdp"] = parse_xdp(a.get(IFLA_XDP))
     return link
+
+
+def parse_xdp(payload):
+    """IFLA_XDP -> {"mode", "prog_id"} of the attached program, or None when none is attached."""
+    if not payload:
+        return None
+    x = nl.attr_map(payload)
+    mode = XDP_ATTACH_MODES.get(nl.u8(x[IFLA_XDP_ATTACHED]), "unknown") if IFLA_XDP_ATTACHED in x else None
+    if mode is None:
+        return None
+    return {"mode": mode, "prog_id": nl.u32(x[IFLA_XDP_PROG_ID]) if IFLA_XDP_PROG_ID in x else None}
 
 
 # ---------------------------------------------------------------- client

@@ -63,6 +63,14 @@ def _apply(backend, device, actions, done_log):
     return results
 
 
+def _planned(backend, state):
+    """Check mode: hand the state this step would leave to a backend that plays it forward (a
+    whole-host check mode then plans each step on what the steps before it would have done)."""
+    remember = getattr(backend, "remember", None)
+    if remember is not None:
+        remember(state)
+
+
 def _readback_error(what, leftover):
     return KernelError("read back after applying: %s still differs from what was asked: %s"
                        % (what, "; ".join(a["summary"] for a in leftover)))
@@ -149,6 +157,7 @@ def run_channels(params, backend, check_mode=False, diff=False):
             raise _readback_error("channels of %s" % dev, leftover)
     else:
         after_state = nic_diff.simulate(state, actions)
+        _planned(backend, after_state)
     after = channels_view(after_state)
     result = {"changed": bool(actions), "device": dev, "actions": _public(actions), "before": before, "after": after,
               "channels": after, "max": dict(state["channels"]["max"])}
@@ -193,6 +202,7 @@ def run_contexts(params, backend, check_mode=False, diff=False):
     names = dict(plan["names"])
     if check_mode:
         after_state = nic_diff.simulate(state, actions)
+        _planned(backend, after_state)
         for act in actions:
             if act["op"] == "context_create":
                 notes.append(CHECK_MODE_ID_NOTE % act["name"])
@@ -330,6 +340,7 @@ def run_rules(params, backend, check_mode=False, diff=False):
     before = rules_view(state, record)
     if check_mode or not actions:
         after_state = nic_diff.simulate(state, actions)
+        _planned(backend, after_state)
     else:
         _apply(backend, dev, actions, [])
         after_state = backend.read(dev, context_ids=_record_ids(record))

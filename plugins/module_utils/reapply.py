@@ -3,9 +3,10 @@
 """Re-apply the last converged slices at boot, with the modules' own service functions.
 
 RSS contexts, ntuple rules, queue leases and XDP attachments do not survive a reboot.
-The roles save each host's converged state as a list of steps (the parameters the
-modules were called with) and install a systemd unit that runs this file before VM
-services start:
+``host_network`` saves each host's converged plan (record version 2) and installs a
+systemd unit that runs this file before VM services start; the record is converged by
+the same engine the module runs. A record of version 1 (a list of steps: the parameters
+the per-resource modules were called with) is still replayed step by step:
 
     python3 -m ansible_collections.vmnet.netkit.plugins.module_utils.reapply STATE.json
 
@@ -21,7 +22,7 @@ import subprocess
 import sys
 import time
 
-from ansible_collections.vmnet.netkit.plugins.module_utils import netkit_service, nic_service
+from ansible_collections.vmnet.netkit.plugins.module_utils import host_engine, netkit_service, nic_service
 from ansible_collections.vmnet.netkit.plugins.module_utils.errors import NetkitError
 
 SERVICES = {
@@ -67,6 +68,26 @@ def run_step(step):
     return result.get("changed", False), lines
 
 
+def _converge(state):
+    """The saved plan, converged by host_network's engine (no persistence files, no installs)."""
+    params = dict(state.get("options") or {}, plan=state["plan"], state="present")
+    io = host_engine.HostIO()
+    try:
+        result = host_engine.converge(params, io, boot=True)
+    except NetkitError as err:
+        for line in err.details.get("actions") or []:
+            sys.stdout.write("reapply: %s\n" % line)
+        sys.stderr.write("reapply: failed: %s\n" % err)
+        return 1
+    finally:
+        io.close()
+    for line in result["actions"]:
+        sys.stdout.write("reapply: %s\n" % line)
+    if not result["changed"]:
+        sys.stdout.write("reapply: unchanged\n")
+    return 0
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
@@ -79,6 +100,8 @@ def main(argv=None):
         if not _wait_for(device, state.get("device_timeout", 60)):
             sys.stderr.write("reapply: device %s did not appear\n" % device)
             return 1
+    if state.get("version") == host_engine.REAPPLY_VERSION:
+        return _converge(state)
     for n, step in enumerate(state.get("steps", [])):
         label = "%d %s" % (n, step.get("name") or step["module"])
         try:

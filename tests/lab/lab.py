@@ -40,7 +40,9 @@ REPO = Path(__file__).resolve().parents[2]
 RECIPE_DIRS = [REPO / "tests/lab/image", REPO / "kernel/netdevsim"]
 CACHE = Path(os.environ.get("VMNET_LAB_CACHE", Path.home() / ".cache/vmnet-netkit/lab"))
 KERNEL_SERIES = {"7": "7.", "6.12": "6.12."}
-BOOT_TIMEOUT = int(os.environ.get("VMNET_LAB_BOOT_TIMEOUT", "300"))
+# Seconds from qemu's start to SSH. Unset, it is 300 s or ten times the slowest of the last boots
+# measured on this machine, whichever is more: a slow or busy host gets the time it needs.
+BOOT_TIMEOUT_FLOOR = 300
 # Under multi-threaded TCG a guest vCPU can, rarely, run a stale translation of kernel text that
 # the other vCPU has just re-patched (static keys, int3-based text poking) and die with
 # "Oops: int3" while booting. That is the emulator, not the node: a boot whose kernel panics is
@@ -69,6 +71,27 @@ class LabPanic(LabError):
 
 def say(message: str) -> None:
     print(f"lab: {message}", file=sys.stderr, flush=True)
+
+
+def boot_timeout() -> int:
+    given = os.environ.get("VMNET_LAB_BOOT_TIMEOUT")
+    if given:
+        return int(given)
+    return max([BOOT_TIMEOUT_FLOOR] + [int(10 * seconds) for seconds in recent_boot_seconds()])
+
+
+def recent_boot_seconds() -> list[float]:
+    """The boot times (to SSH) of the last lab boots on this machine, newest last."""
+    try:
+        return [float(x) for x in (CACHE / "boot-seconds").read_text().split()][-5:]
+    except (OSError, ValueError):
+        return []
+
+
+def record_boot_seconds(seconds: float) -> None:
+    CACHE.mkdir(parents=True, exist_ok=True)
+    times = recent_boot_seconds() + [seconds]
+    (CACHE / "boot-seconds").write_text("".join(f"{x:.1f}\n" for x in times[-5:]))
 
 
 def recipe_hash() -> str:
@@ -209,6 +232,7 @@ class Lab:
                 say(f"{err}; booting again (attempt {attempt + 1} of {BOOT_ATTEMPTS})")
         booted = time.monotonic() - started
         (self.state / "boot-seconds").write_text(f"{booted:.1f}\n")
+        record_boot_seconds(booted)
         say(f"lab {self.name!r} up in {booted:.0f} s: kernel {release}, port {port}, NICs {nics}")
         self._write_inventory(port, release, nics)
         return self.inventory
@@ -234,20 +258,25 @@ class Lab:
             return 0
 
     def _check_panic(self, since: int = 0) -> None:
-        """Raise LabPanic if the console shows a kernel panic or oops after byte ``since``."""
+        """Raise LabPanic if the console shows a kernel panic or oops after byte ``since``.
+
+        Only whole lines count: the emulated serial port writes the console a character at a time,
+        and on a busy host a read can land in the middle of the panic line (its message cut short).
+        The rest of the line follows at the next look."""
         try:
             with open(self.state / "console.log", "rb") as console:
                 console.seek(since)
                 text = console.read().decode(errors="replace")
         except FileNotFoundError:
             return
-        for line in text.splitlines():
+        for line in text[:text.rfind("\n") + 1].splitlines():
             if any(marker in line for marker in PANIC_MARKERS):
                 message = line.split("] ", 1)[-1].strip()  # without the "[    1.27] " timestamp
                 raise LabPanic(f"the guest kernel of lab {self.name!r} died while booting: {message}")
 
     def _wait_for_ssh(self, started: float) -> None:
-        deadline = started + BOOT_TIMEOUT
+        timeout = boot_timeout()
+        deadline = started + timeout
         while time.monotonic() < deadline:
             self._check_panic()
             if not self.running():
@@ -258,10 +287,10 @@ class Lab:
             except subprocess.TimeoutExpired:
                 pass
             time.sleep(2)
-        raise LabError(f"no SSH on the lab node after {BOOT_TIMEOUT} s (VMNET_LAB_BOOT_TIMEOUT)")
+        raise LabError(f"no SSH on the lab node after {timeout} s (VMNET_LAB_BOOT_TIMEOUT)")
 
     def _wait_for_nics(self) -> dict[str, str]:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + boot_timeout()
         while time.monotonic() < deadline:
             result = self.ssh(["cat", "/run/vmnet-lab/nics"], timeout=30)
             if result.returncode == 0 and result.stdout.strip():
@@ -319,7 +348,8 @@ class Lab:
         console_before = self._console_size()
         self.ssh(["systemctl", "reboot"], timeout=30)
         started = time.monotonic()
-        deadline = started + BOOT_TIMEOUT
+        timeout = boot_timeout()
+        deadline = started + timeout
         while time.monotonic() < deadline:
             time.sleep(2)
             try:
@@ -337,20 +367,29 @@ class Lab:
                 say(f"lab {self.name!r} rebooted in {time.monotonic() - started:.0f} s")
                 return
         self._show_console()
-        raise LabError(f"the lab node did not come back within {BOOT_TIMEOUT} s")
+        raise LabError(f"the lab node did not come back within {timeout} s (VMNET_LAB_BOOT_TIMEOUT)")
 
     def down(self) -> None:
         pid = self.pid
         if pid and self.running():
             os.kill(pid, signal.SIGTERM)
-            for _attempt in range(50):
-                if not self.running():
-                    break
-                time.sleep(0.2)
-            else:
+            if not self._gone_within(10):
                 os.kill(pid, signal.SIGKILL)
+                # a killed qemu still frees its guest memory: wait until it is gone, so nothing
+                # that looks for it right after `down` still finds it
+                if not self._gone_within(60):
+                    raise LabError(f"qemu of lab {self.name!r} (pid {pid}) did not exit after SIGKILL")
         for leftover in ("pid", "port"):
             (self.state / leftover).unlink(missing_ok=True)
+
+
+    def _gone_within(self, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while self.running():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.2)
+        return True
 
 
 def free_port() -> int:

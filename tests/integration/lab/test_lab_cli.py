@@ -18,7 +18,9 @@ CLI = str(REPO / "tests/lab/lab")
 NAME = "pytest-cli"
 
 
-def lab(*args, env=None, timeout=900):
+def lab(*args, env=None):
+    # every boot `up` may try, each with the boot timeout this machine's measured boots give
+    timeout = LAB.BOOT_ATTEMPTS * 2 * LAB.boot_timeout() + 120
     return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=timeout, check=False,
                           env=dict(os.environ, **(env or {})))
 
@@ -72,8 +74,11 @@ def test_kernel_panic_is_booted_again_then_reported(cli_lab):
     r = lab("up", "--name", NAME, env={"VMNET_LAB_KERNEL_ARGS": "rdinit=/nonexistent",
                                        "VMNET_LAB_BOOT_ATTEMPTS": "2"})
     assert r.returncode == 1, r.stderr
-    died = "the guest kernel of lab 'pytest-cli' died while booting: Kernel panic - not syncing: VFS"
+    # what the CLI guarantees: each boot's panic reported (its message is the kernel's, and on a
+    # busy host an emulator hiccup may even oops first), the console shown, no qemu left
+    died = "the guest kernel of lab 'pytest-cli' died while booting: "
     assert r.stderr.count(died) == 2, r.stderr[-3000:]
+    assert "Kernel panic - not syncing" in r.stderr
     assert "booting again (attempt 2 of 2)" in r.stderr
     assert "(on each of 2 boots, VMNET_LAB_BOOT_ATTEMPTS)" in r.stderr
     assert r.stderr.count("last console lines of lab 'pytest-cli'") == 2

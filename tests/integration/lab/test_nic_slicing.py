@@ -107,10 +107,9 @@ def test_recreated_after_device_recreated(lab):
     assert bus.startswith("netdevsim"), bus
     nid = bus[len("netdevsim"):]
     sh(lab, "echo %s > /sys/bus/netdevsim/del_device; echo '%s 1 16' > /sys/bus/netdevsim/new_device" % (nid, nid))
-    for _i in range(50):
-        if lab.ssh("ip link show %s" % lab.nic).returncode == 0:
-            break
-        time.sleep(0.2)
+    # the new port registers asynchronously: wait for it (bounded only so a broken driver fails)
+    lab.sh("for i in $(seq 600); do ip link show %s >/dev/null 2>&1 && exit 0; sleep 0.2; done; "
+           "echo 'the re-created port did not appear' >&2; exit 1" % lab.nic)
     # the node's boot script brings the new port up and cables it to the wire again
     sh(lab, "/usr/local/sbin/vmnet-lab-nic")
     r = ok(run(lab, "rss_contexts", dict(SEED_CTX, device=lab.nic)))
@@ -206,12 +205,13 @@ def test_rule_kinds_on_the_real_driver(lab):
         wire. Received counts are a lower bound: the wire's own IPv6 neighbour traffic adds to them."""
         d0, r0 = dropped(), received()
         sh(lab, "%s%s %d" % (send, addr, port))
-        for _attempt in range(20):
+        # until all 10 are counted one way or the other (bounded only so a lost frame fails)
+        deadline = time.monotonic() + 120
+        while True:
             d, r = dropped() - d0, received() - r0
-            if d + r >= 10:
-                break
+            if d + r >= 10 or time.monotonic() > deadline:
+                return d, r
             time.sleep(0.1)
-        return d, r
 
     d, r = after_sending("10.0.0.9", 9)
     assert d == 10 and r < 10, (d, r)

@@ -10,7 +10,14 @@ set -euo pipefail
 OUT=$1
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../../.." && pwd)
-MIRROR=${VMNET_LAB_MIRROR:-http://deb.debian.org/debian}
+# The Debian archive: VMNET_LAB_MIRROR, else the one this host's APT uses (a site's own mirror or
+# proxy works without an edit), else Debian's default. APT's proxy setting is passed on too.
+MIRROR=${VMNET_LAB_MIRROR:-$(python3 "$HERE/host_mirror.py")}
+MIRROR=${MIRROR:-http://deb.debian.org/debian}
+if [ -z "${http_proxy:-}" ]; then
+    proxy=$(apt-config shell P Acquire::http::Proxy 2>/dev/null | sed -n "s/^P='\(.*\)'$/\1/p")
+    if [ -n "$proxy" ]; then export http_proxy=$proxy; fi
+fi
 WORK=$(mktemp -d "${OUT%/}.work.XXXXXX")
 ROOTFS=$WORK/root
 mounted=()

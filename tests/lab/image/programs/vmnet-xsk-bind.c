@@ -12,7 +12,13 @@
  * libxdp, and the program shows every step a real user goes through.
  *
  * usage: vmnet-xsk-bind [--copy | --zerocopy] [--map PATH --key N]
- *                       [--wait-rx SECONDS] IFNAME QUEUE_ID
+ *                       [--wait-rx SECONDS [--progress FILE]] IFNAME QUEUE_ID
+ *
+ * --wait-rx counts received frames for at most SECONDS; SIGTERM or SIGINT
+ * ends the count early (what is in the ring is still counted) and the report
+ * follows, so a caller that knows how many frames to expect stops waiting as
+ * soon as they are in.  --progress keeps the running count in FILE (one
+ * fixed-width decimal line, rewritten in place) for such a caller to watch.
  *
  * stdout: one JSON object, on success
  *   {"bound": true, "ifname": .., "ifindex": .., "queue": .., "mode":
@@ -32,7 +38,9 @@
 #include <errno.h>
 #include <getopt.h>
 #include <net/if.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +74,26 @@ struct ring {
 };
 
 static const char *prog = "vmnet-xsk-bind";
+static volatile sig_atomic_t stop_counting;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	stop_counting = 1;
+}
+
+/* The running count, fixed width so a reader never sees a shorter, stale tail. */
+static void write_progress(int fd, uint64_t frames)
+{
+	char line[32];
+	int n;
+
+	if (fd < 0)
+		return;
+	n = snprintf(line, sizeof(line), "%20llu\n", (unsigned long long)frames);
+	if (pwrite(fd, line, (size_t)n, 0) != n)
+		fprintf(stderr, "%s: progress: %s\n", prog, strerror(errno));
+}
 
 /* Print a JSON string; interface names are user-chosen and may hold quotes. */
 static void json_str(const char *s)
@@ -100,7 +128,8 @@ static int usage(const char *msg)
 	if (msg)
 		fprintf(stderr, "%s: %s\n", prog, msg);
 	fprintf(stderr,
-		"usage: %s [--copy | --zerocopy] [--map PATH --key N] [--wait-rx SECONDS] IFNAME QUEUE_ID\n",
+		"usage: %s [--copy | --zerocopy] [--map PATH --key N] [--wait-rx SECONDS [--progress FILE]] "
+		"IFNAME QUEUE_ID\n",
 		prog);
 	return 2;
 }
@@ -191,20 +220,27 @@ static double now(void)
 
 /* Count frames until the deadline: take descriptors off the rx ring and give
  * their frames straight back through the fill ring, as a VM would. */
-static uint64_t count_rx(int fd, struct ring *rx, struct ring *fq, double seconds)
+static uint64_t count_rx(int fd, struct ring *rx, struct ring *fq, double seconds, int progress)
 {
 	double end = now() + seconds;
 	uint64_t frames = 0;
+	int last = 0;
 
+	write_progress(progress, 0);
 	for (;;) {
 		double left = end - now();
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		uint32_t cons, prod, i;
 		uint64_t addrs[RING_SIZE];
 
-		if (left <= 0)
+		if (last)
 			break;
-		if (poll(&pfd, 1, (int)(left * 1000) + 1) < 0 && errno != EINTR)
+		/* Out of time or told to stop: one last look at the ring. */
+		if (left <= 0 || stop_counting) {
+			last = 1;
+			left = 0;
+		}
+		if (poll(&pfd, 1, last ? 0 : (int)(left * 1000) + 1) < 0 && errno != EINTR)
 			break;
 
 		cons = *rx->consumer;
@@ -221,6 +257,7 @@ static uint64_t count_rx(int fd, struct ring *rx, struct ring *fq, double second
 		/* The fill ring has room: it and the rx ring share NUM_FRAMES. */
 		fill_put(fq, addrs, i);
 		frames += i;
+		write_progress(progress, frames);
 	}
 	return frames;
 }
@@ -233,10 +270,13 @@ int main(int argc, char **argv)
 		{ "map", required_argument, NULL, 'm' },
 		{ "key", required_argument, NULL, 'k' },
 		{ "wait-rx", required_argument, NULL, 'w' },
+		{ "progress", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *map_path = NULL, *ifname;
+	const char *map_path = NULL, *progress_path = NULL, *ifname;
+	struct sigaction sa;
+	int progress = -1;
 	uint32_t queue, key = 0, wait_s = 0, ifindex, ring = RING_SIZE, i;
 	int have_key = 0, have_wait = 0, opt, fd;
 	uint16_t flags = 0;
@@ -250,7 +290,7 @@ int main(int argc, char **argv)
 	uint64_t addrs[NUM_FRAMES], rx_frames = 0;
 	void *umem;
 
-	while ((opt = getopt_long(argc, argv, "czm:k:w:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "czm:k:w:p:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			flags |= XDP_COPY;
@@ -271,6 +311,9 @@ int main(int argc, char **argv)
 				return usage("--wait-rx needs a number of seconds");
 			have_wait = 1;
 			break;
+		case 'p':
+			progress_path = optarg;
+			break;
 		case 'h':
 			usage(NULL);
 			return 0;
@@ -282,6 +325,8 @@ int main(int argc, char **argv)
 		return usage("--copy and --zerocopy exclude each other");
 	if (!!map_path != have_key)
 		return usage("--map and --key go together");
+	if (progress_path && !have_wait)
+		return usage("--progress needs --wait-rx");
 	if (argc - optind != 2)
 		return usage(NULL);
 	ifname = argv[optind];
@@ -347,10 +392,23 @@ int main(int argc, char **argv)
 		return 1;
 
 	if (have_wait) {
+		/* No SA_RESTART: the signal interrupts poll() and ends the count. */
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_stop;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGINT, &sa, NULL);
+		if (progress_path) {
+			progress = open(progress_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+			if (progress < 0)
+				return fail("open(--progress)");
+		}
 		/* Tell a waiting caller (on stderr, stdout stays one JSON object)
 		 * that the socket is bound and in the map. */
 		fprintf(stderr, "%s: bound, counting frames for %u s\n", prog, wait_s);
-		rx_frames = count_rx(fd, &rx, &fq, wait_s);
+		rx_frames = count_rx(fd, &rx, &fq, wait_s, progress);
+		if (progress >= 0)
+			close(progress);
 	}
 
 	memset(&st, 0, sizeof(st));

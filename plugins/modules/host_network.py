@@ -1,0 +1,234 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: contributors to the vmnet.netkit collection
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: host_network
+short_description: Converge a whole VM host's NIC slices, netkit devices and qemu arguments in one call
+version_added: "0.2.0"
+description:
+  - Takes one host's plan (the output of the P(vmnet.netkit.slice_plan#filter) filter) and brings the host to
+    it in one process on the node, in this order. The netkit devices of VMs that the recorded plan has and this
+    plan has not are removed first. Then the NIC's channel count, default RSS table, the VMs' RSS contexts,
+    the ntuple rules that steer each VM's addresses to its context, and the removal of contexts no VM uses.
+    Then each VM's netkit device with its NIC queues (queue leasing or C(IFLA_NETKIT_LOWERDEV), whichever the
+    kernel has). Then the XDP program on the NIC whose map qemu puts its AF_XDP sockets in. Then each VM's qemu
+    arguments (C(VM.args), C(VM.xml)), the plan record, and the boot-time re-apply.
+  - Each resource goes through the same code as its own module (M(vmnet.netkit.nic_channels),
+    M(vmnet.netkit.rss_contexts), M(vmnet.netkit.ntuple_rules), M(vmnet.netkit.netkit_link)), so the checks,
+    refusals and read-backs are the same.
+  - A run that changes nothing starts no process on the node. Commands are started only to change something
+    and are returned in RV(commands).
+  - One run at a time per host; a second one waits for the first (O(lock_timeout)).
+options:
+  plan:
+    description:
+      - The host's plan, from the P(vmnet.netkit.slice_plan#filter) filter. Required with O(state=present).
+      - With O(state=gathered), the plan whose device is read (the recorded plan when unset).
+    type: dict
+  state:
+    description:
+      - V(present) converges the host to O(plan).
+      - V(absent) tears down everything the recorded plan names, in reverse order, the boot-time re-apply first.
+      - V(gathered) only reads the NIC, the netkit devices and the XDP attachment (for drift reports).
+    type: str
+    choices: [present, absent, gathered]
+    default: present
+  xdp:
+    description: Load the XDP program that feeds the VMs' AF_XDP sockets on the NIC and name its map in the qemu arguments.
+    type: bool
+    default: true
+  xdp_mode:
+    description: AF_XDP bind mode qemu is told to use.
+    type: str
+    choices: [native, skb]
+    default: native
+  install_tools:
+    description:
+      - Install C(bpftool) with C(apt-get) when the XDP program has to be loaded and the host has none.
+        Nothing is installed on a run that finds the program loaded.
+    type: bool
+    default: true
+  persistent:
+    description:
+      - Install the boot-time re-apply (a systemd unit that runs this module's code on the saved plan before
+        VM services start); V(false) removes it.
+    type: bool
+    default: true
+  reapply_after:
+    description: Units the boot-time re-apply runs after (for example the unit that creates the NIC).
+    type: list
+    elements: str
+    default: []
+  reapply_before:
+    description: Units the boot-time re-apply runs before (the VM services).
+    type: list
+    elements: str
+    default: [libvirtd.service, virtqemud.service]
+  device_timeout:
+    description: Seconds the re-apply waits at boot for the NIC to appear.
+    type: int
+    default: 60
+  lock_timeout:
+    description: Seconds to wait for another run on the same host to finish before giving up.
+    type: int
+    default: 300
+  state_dir:
+    description: Where the plan record, the slice record and the re-apply record are kept.
+    type: path
+    default: /var/lib/vmnet-netkit
+  qemu_dir:
+    description: Where each VM's qemu arguments are written (C(VM.args) one argument per line, C(VM.xml) libvirt).
+    type: path
+    default: /etc/vmnet-netkit/qemu
+  lib_dir:
+    description: Where the XDP program object and the re-apply's code are kept.
+    type: path
+    default: /usr/lib/vmnet-netkit
+  bpf_dir:
+    description: bpffs directory of the pinned XDP program and map (one subdirectory per NIC).
+    type: path
+    default: /sys/fs/bpf/vmnet-netkit
+  unit_dir:
+    description: systemd unit directory of the re-apply unit.
+    type: path
+    default: /etc/systemd/system
+attributes:
+  check_mode:
+    support: full
+    description: Reports every action it would take; contexts it would create have no kernel id yet.
+  diff_mode:
+    support: full
+    description: One before/after for the whole host, keyed by resource.
+  platform:
+    support: full
+    platforms: linux
+requirements:
+  - Python 3.9 or later on the managed node; nothing beyond the standard library.
+  - C(ethtool) for RSS and ntuple changes; C(bpftool) and C(ip) to load and attach the XDP program (only when it is
+    not loaded yet); C(systemctl) for the boot-time re-apply.
+notes:
+  - Runs as root (CAP_NET_ADMIN, bpffs).
+seealso:
+  - module: vmnet.netkit.nic_channels
+  - module: vmnet.netkit.rss_contexts
+  - module: vmnet.netkit.ntuple_rules
+  - module: vmnet.netkit.netkit_link
+author: vmnet.netkit maintainers (@vmnet)
+"""
+
+EXAMPLES = r"""
+- name: Plan the host's slices from the inventory
+  ansible.builtin.set_fact:
+    plan: "{{ vmnet_vms | vmnet.netkit.slice_plan(device='eth0', queues=16, host_queues=8,
+                                                   subnets=['10.0.0.0/24']) }}"
+
+- name: Converge the whole host in one call
+  vmnet.netkit.host_network:
+    plan: "{{ plan }}"
+  register: host
+
+- name: Each VM's qemu arguments
+  ansible.builtin.debug:
+    msg: "{{ item.key }}: {{ item.value | join(' ') }}"
+  loop: "{{ host.qemu_args | dict2items }}"
+
+- name: Read what verify.yml compares with the plan
+  vmnet.netkit.host_network:
+    plan: "{{ plan }}"
+    state: gathered
+  register: gathered
+
+- name: Tear the host down (everything the recorded plan names)
+  vmnet.netkit.host_network:
+    state: absent
+"""
+
+RETURN = r"""
+actions:
+  description: What was done (or would be in check mode), in order.
+  returned: always
+  type: list
+  elements: str
+  sample: ["set eni1np1 combined channels 16", "create netkit device nk-vm1 (mode l2, pairing single, numrxqueues 2)"]
+commands:
+  description: The commands started on the node, in order (none on a run that changes nothing).
+  returned: always
+  type: list
+  elements: str
+vms:
+  description: Per VM, its netkit device, the device's queue ids (from the kernel), the NIC queue each owns, and its qemu arguments.
+  returned: state is present
+  type: dict
+qemu_args:
+  description: Each VM's qemu arguments (C(-netdev af-xdp,...) and C(-device ...)).
+  returned: state is present
+  type: dict
+notes:
+  description: Things worth knowing that are not changes.
+  returned: always
+  type: list
+  elements: str
+nic:
+  description: The NIC as M(vmnet.netkit.nic_info) returns it.
+  returned: state is gathered
+  type: dict
+netkit:
+  description: The netkit devices as M(vmnet.netkit.netkit_info) returns them.
+  returned: state is gathered
+  type: dict
+xdp:
+  description: The NIC's XDP attachment (C(mode), C(prog_id)), or null.
+  returned: state is gathered
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.vmnet.netkit.plugins.module_utils import host_engine, reapply  # noqa: F401 (packed for boot)
+from ansible_collections.vmnet.netkit.plugins.module_utils.errors import NetkitError
+
+ARGUMENT_SPEC = dict(
+    plan=dict(type="dict"),
+    state=dict(type="str", choices=["present", "absent", "gathered"], default="present"),
+    xdp=dict(type="bool", default=True),
+    xdp_mode=dict(type="str", choices=["native", "skb"], default="native"),
+    install_tools=dict(type="bool", default=True),
+    persistent=dict(type="bool", default=True),
+    reapply_after=dict(type="list", elements="str", default=[]),
+    reapply_before=dict(type="list", elements="str", default=["libvirtd.service", "virtqemud.service"]),
+    device_timeout=dict(type="int", default=60),
+    lock_timeout=dict(type="int", default=300),
+    state_dir=dict(type="path", default="/var/lib/vmnet-netkit"),
+    qemu_dir=dict(type="path", default="/etc/vmnet-netkit/qemu"),
+    lib_dir=dict(type="path", default="/usr/lib/vmnet-netkit"),
+    bpf_dir=dict(type="path", default="/sys/fs/bpf/vmnet-netkit"),
+    unit_dir=dict(type="path", default="/etc/systemd/system"),
+)
+
+
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, required_if=[("state", "present", ["plan"])],
+                           supports_check_mode=True)
+    for option in ("device_timeout", "lock_timeout"):
+        if module.params[option] < 0:
+            module.fail_json(msg="%s: must be 0 or more seconds (got %d)" % (option, module.params[option]))
+    io = host_engine.HostIO(run=lambda argv: module.run_command(argv, environ_update={"LC_ALL": "C"}))
+    try:
+        result = host_engine.converge(module.params, io, check_mode=module.check_mode)
+    except NetkitError as err:
+        details = dict(err.details)
+        details.setdefault("actions", [])
+        module.fail_json(msg=str(err), commands=[" ".join(c) for c in io.commands], **details)
+    finally:
+        io.close()
+    if not module._diff:
+        result.pop("diff", None)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

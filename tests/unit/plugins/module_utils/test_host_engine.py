@@ -1,0 +1,283 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""host_engine: a whole host's plan converged in one call, on a fake NIC, a fake netkit kernel and
+fake commands (bpftool, ip, systemctl) whose effects land in temporary directories."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from netkit_fake import FakeKernel
+from nic_fake import FakeNic, use_fake
+
+from ansible_collections.vmnet.netkit.plugins.module_utils import host_engine, reapply, slice_plan, xdp_program
+from ansible_collections.vmnet.netkit.plugins.module_utils.errors import KernelError, NetkitError, ValidationError
+from ansible_collections.vmnet.netkit.plugins.module_utils.netlink import NetlinkError
+
+HOST_IO = host_engine.HostIO  # the tests of the boot re-apply replace it in host_engine
+VMS = [{"name": "vm1", "queues": 1, "addresses": ["10.0.0.2"]}, {"name": "vm2", "queues": 2},
+       {"name": "vm3", "queues": 1}]
+
+
+def plan_of(vms, previous=None):
+    return slice_plan.plan(vms, "eth0", 16, 8, subnets=["10.0.0.0/24"], previous=previous)
+
+
+class Host(object):
+    """The fakes, one event log across them (to check the order of changes), and the engine's options."""
+
+    def __init__(self, tmp_path, monkeypatch):
+        self.root = tmp_path
+        self.log = []
+        self.nic = FakeNic(device="eth0", combined=8, max_combined=16)
+        use_fake(monkeypatch, tmp_path / "state", self.nic)
+        self.kernel = FakeKernel()
+        self.attached = None
+        self.opts = dict((k, str(tmp_path / k)) for k in ("state_dir", "qemu_dir", "lib_dir", "bpf_dir", "unit_dir"))
+        nic_apply, kernel_create, kernel_delete = self.nic.apply, self.kernel.create, self.kernel.delete
+
+        def logged(name, call):
+            def wrapper(*args):
+                self.log.append((name, args[-1] if name == "nic" else args[0]))
+                return call(*args)
+            return wrapper
+        self.nic.apply = logged("nic", nic_apply)
+        self.kernel.create = logged("create", kernel_create)
+        self.kernel.delete = logged("delete", kernel_delete)
+
+    def run(self, argv):
+        """bpftool, ip and systemctl as the engine uses them, with their effects on the fake host."""
+        self.log.append(("command", argv))
+        if argv[1:3] == ["prog", "load"]:
+            pin_dir = argv[-1]
+            for name in ("prog", "xsks"):
+                open(os.path.join(pin_dir, name), "w").close()
+        elif argv[1:3] == ["link", "set"] and argv[-2:-1] == ["pinned"]:
+            self.attached = {"mode": "driver", "prog_id": 7}
+        elif argv[1:3] == ["link", "set"] and argv[-1] == "off":
+            self.attached = None
+        elif argv[1] in ("enable", "disable"):
+            wants = os.path.join(self.opts["unit_dir"], "multi-user.target.wants", argv[2])
+            if argv[1] == "enable":
+                os.makedirs(os.path.dirname(wants), exist_ok=True)
+                os.symlink(os.path.join(self.opts["unit_dir"], argv[2]), wants)
+            else:
+                os.unlink(wants)
+        return 0, "", ""
+
+    def io(self):
+        io = HOST_IO(nic=self.nic, netkit=self.kernel, run=self.run, which=lambda t: "/usr/sbin/" + t)
+        io.xdp = lambda device: self.attached
+        return io
+
+    def converge(self, plan=None, check=False, **kw):
+        params = dict(self.opts, plan=plan, **kw)
+        return host_engine.converge(params, self.io(), check_mode=check)
+
+    def files(self):
+        out = {}
+        for base, _dirs, names in os.walk(str(self.root)):
+            for name in names:
+                path = os.path.join(base, name)
+                out[os.path.relpath(path, str(self.root))] = open(path, "rb").read() if not os.path.islink(path) \
+                    else "-> " + os.readlink(path)
+        return out
+
+    def kernel_view(self):
+        return ({"contexts": dict(self.nic.contexts), "rules": dict(self.nic.rules),
+                 "channels": dict(self.nic.channels["current"]), "table": list(self.nic.table)},
+                dict((k, dict(v)) for k, v in self.kernel.links.items()), dict(self.kernel.leases), self.attached)
+
+
+@pytest.fixture()
+def host(tmp_path, monkeypatch):
+    return Host(tmp_path, monkeypatch)
+
+
+def test_first_run_converges_everything_and_a_second_run_starts_nothing(host):
+    plan = plan_of(VMS)
+    first = host.converge(plan)
+    assert first["changed"]
+    # the NIC: channels, the host's table over 0..7, one context per VM over its queues, the rule
+    assert host.nic.channels["current"]["combined"] == 16 and sorted(set(host.nic.table)) == list(range(8))
+    tables = sorted(sorted(set(c["table"])) for c in host.nic.contexts.values())
+    assert tables == [[8], [9, 10], [11]]
+    assert [r["dst_ip"] for r in host.nic.rules.values()].count("10.0.0.2") == 1
+    # netkit devices own their NIC queues; qemu's arguments name the ids the kernel gave
+    assert dict((q, l["ifindex"]) for q, l in host.kernel.leases.items()).keys() == {8, 9, 10, 11}
+    assert first["vms"]["vm2"]["queues"] == [1, 2]
+    args = open(os.path.join(host.opts["qemu_dir"], "vm2.args")).read().splitlines()
+    assert args[1] == ("af-xdp,id=net-vm2,ifname=nk-vm2,mode=native,queues=2,start-queue=1,inhibit=on,"
+                       "map-path=%s/eth0/xsks,map-start-index=9" % host.opts["bpf_dir"])
+    assert '<qemu:arg value="-netdev"/>' in open(os.path.join(host.opts["qemu_dir"], "vm2.xml")).read()
+    # the XDP program: shipped object written, loaded, attached
+    obj = os.path.join(host.opts["lib_dir"], "xdp", xdp_program.OBJECT_NAME)
+    assert open(obj, "rb").read() == xdp_program.object_bytes()
+    assert [c[:3] for c in host.io().commands] == []
+    assert [" ".join(c[1:3]) for n, c in host.log if n == "command"] == [
+        "prog load", "link set", "daemon-reload", "enable vmnet-netkit-reapply.service"]
+    assert host.attached and os.stat(os.path.join(host.opts["bpf_dir"], "eth0")).st_mode & 0o777 == 0o700
+    # records: the plan, and the re-apply (version 2: the plan itself) with its unit and code
+    assert json.load(open(os.path.join(host.opts["state_dir"], "plan.json"))) == plan
+    record = json.load(open(os.path.join(host.opts["state_dir"], "reapply.json")))
+    assert record["version"] == 2 and record["plan"] == plan and record["devices"] == ["eth0"]
+    unit = open(os.path.join(host.opts["unit_dir"], "vmnet-netkit-reapply.service")).read()
+    assert "ExecStart=/usr/bin/python3 -m %s.reapply %s/reapply.json" % (host_engine.PACKAGE, host.opts["state_dir"]) \
+        in unit and "Before=network.target libvirtd.service virtqemud.service" in unit
+    # the second run: nothing to do, no command, no change on any fake
+    files, view, log = host.files(), host.kernel_view(), list(host.log)
+    again = host.converge(plan)
+    assert not again["changed"] and again["actions"] == [] and again["commands"] == []
+    assert host.log == log and host.files() == files and host.kernel_view() == view
+    assert again["qemu_args"] == first["qemu_args"]
+
+
+def test_check_mode_on_a_fresh_host_changes_nothing_and_says_what_it_would_do(host):
+    files, view = host.files(), host.kernel_view()
+    r = host.converge(plan_of(VMS), check=True)
+    assert r["changed"] and host.files() == files and host.kernel_view() == view and host.log == []
+    text = "\n".join(r["actions"])
+    for what in ("create netkit device nk-vm1", "load the XDP program", "attach the XDP program to eth0",
+                 "write qemu arguments", "write the plan record", "enable vmnet-netkit-reapply.service"):
+        assert what in text, (what, text)
+    assert r["vms"]["vm2"]["queues"] == [1, 2]  # the ids the kernel will give
+    assert r["diff"]["before"]["file %s/vm1.args" % host.opts["qemu_dir"]] is None
+
+
+def test_a_vm_that_left_loses_its_device_before_its_rules_and_context(host):
+    plan = plan_of(VMS)
+    host.converge(plan)
+    host.log = []
+    smaller = plan_of([VMS[0], VMS[2]], previous=plan)
+    r = host.converge(smaller)
+    assert r["changed"] and (None, "nk-vm2") not in host.kernel.links and (None, "nk-vm1") in host.kernel.links
+    order = [(n, what if n != "nic" else what["op"]) for n, what in host.log]
+    assert order.index(("delete", "nk-vm2")) < order.index(("nic", "context_delete"))
+    assert not os.path.exists(os.path.join(host.opts["qemu_dir"], "vm2.args"))
+    assert sorted(os.listdir(host.opts["qemu_dir"])) == ["vm1.args", "vm1.xml", "vm3.args", "vm3.xml"]
+    assert sorted(sorted(set(c["table"])) for c in host.nic.contexts.values()) == [[8], [11]]
+    assert not host.converge(smaller)["changed"]
+
+
+def test_drift_is_repaired_by_the_next_run(host):
+    plan = plan_of(VMS)
+    host.converge(plan)
+    host.kernel.delete("nk-vm3")
+    host.attached = None
+    os.unlink(os.path.join(host.opts["qemu_dir"], "vm1.args"))
+    r = host.converge(plan)
+    text = "\n".join(r["actions"])
+    assert "create netkit device nk-vm3" in text and "attach the XDP program to eth0" in text
+    assert "load the XDP program" not in text  # still pinned: only attached again
+    assert os.path.exists(os.path.join(host.opts["qemu_dir"], "vm1.args"))
+    assert not host.converge(plan)["changed"]
+
+
+def test_teardown_removes_everything_the_record_names_reapply_first(host):
+    host.converge(plan_of(VMS))
+    r = host.converge(state="absent")
+    assert r["changed"] and not host.nic.contexts and not host.nic.rules and not host.nic.configured
+    assert not [k for k, v in host.kernel.links.items() if v["kind"] == "netkit"] and not host.kernel.leases
+    assert host.attached is None
+    # records, unit, code, XDP object, qemu files, pins: gone; the lock and an empty slice record stay
+    left = host.files()
+    assert sorted(left) == ["state_dir/lock", "state_dir/nic-slices.json"], sorted(left)
+    assert json.loads(left["state_dir/nic-slices.json"])["devices"]["eth0"]["contexts"] == {}
+    assert r["actions"][0].startswith("disable vmnet-netkit-reapply.service")
+    assert not host.converge(state="absent")["changed"]
+
+
+def test_not_persistent_removes_the_reapply(host):
+    plan = plan_of(VMS)
+    host.converge(plan)
+    r = host.converge(plan, persistent=False)
+    assert r["changed"] and not os.path.exists(os.path.join(host.opts["unit_dir"], "vmnet-netkit-reapply.service"))
+    assert not os.path.exists(os.path.join(host.opts["state_dir"], "reapply.json"))
+    assert os.path.exists(os.path.join(host.opts["state_dir"], "plan.json"))
+
+
+@pytest.mark.parametrize("plan, option", [
+    (None, "plan"), ({}, "plan"), ({"device": "eth0"}, "plan"),
+    (dict(plan_of(VMS[:1]), device="eth0 x"), "plan.device"),
+])
+def test_a_plan_that_is_not_a_slice_plan_is_refused_before_anything(host, plan, option):
+    with pytest.raises(ValidationError) as err:
+        host.converge(plan)
+    assert err.value.option == option and host.log == [] and host.files() == {}
+
+
+def test_a_kernel_error_names_the_vm_and_keeps_what_was_done(host):
+    host.kernel.fail_lease = 11
+    with pytest.raises(KernelError) as err:
+        host.converge(plan_of(VMS))
+    assert str(err.value).startswith("vms.vm3 (netkit nk-vm3): lease eth0 rx queue 11 to nk-vm3")
+    assert "set channels of eth0: combined 8 -> 16" in err.value.details["actions"]
+    host.kernel.fail_lease = None
+    r = host.converge(plan_of(VMS))  # a re-run converges from there
+    assert r["changed"] and (None, "nk-vm3") in host.kernel.links
+    assert not host.converge(plan_of(VMS))["changed"]
+
+
+def test_a_missing_bpftool_is_named_with_what_provides_it(host):
+    io = host.io()
+    io._which = lambda tool: None
+    with pytest.raises(NetkitError) as err:
+        host_engine.converge(dict(host.opts, plan=plan_of(VMS), install_tools=False), io)
+    assert "bpftool is needed" in str(err.value) and "install the bpftool package" in str(err.value)
+
+
+def test_a_second_run_waits_for_the_lock_then_gives_up(host):
+    import fcntl
+    os.makedirs(host.opts["state_dir"])
+    with open(os.path.join(host.opts["state_dir"], "lock"), "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        held.write("4242\n")
+        held.flush()
+        started = time.time()
+        with pytest.raises(KernelError) as err:
+            host.converge(plan_of(VMS), lock_timeout=1)
+        assert time.time() - started >= 1
+    assert "another vmnet.netkit run on this host (pid 4242)" in str(err.value) and host.log == []
+    assert host.converge(plan_of(VMS), check=True)["changed"]  # check mode takes no lock
+
+
+def test_the_packed_code_is_reproducible_and_runs_the_reapply(host, tmp_path):
+    code = host_engine.own_code()
+    assert code == host_engine.own_code()
+    path = tmp_path / "code.zip"
+    path.write_bytes(code)
+    env = dict(os.environ, PYTHONPATH=str(path))
+    out = subprocess.run([sys.executable, "-m", host_engine.PACKAGE + ".reapply"], env=env, capture_output=True,
+                         text=True, check=False, cwd=str(tmp_path))
+    assert out.returncode == 2 and "usage: reapply STATE.json" in out.stderr
+
+
+def test_the_boot_reapply_converges_the_saved_plan_with_the_engine(host, monkeypatch):
+    plan = plan_of(VMS)
+    host.converge(plan)
+    record = os.path.join(host.opts["state_dir"], "reapply.json")
+    # a reboot: the NIC and the netkit devices forget everything, the files stay
+    host.nic.reload()
+    host.kernel.leases = {}
+    host.kernel.links = dict((k, v) for k, v in host.kernel.links.items() if v["kind"] != "netkit")
+    host.attached = None
+    io = host.io()
+    monkeypatch.setattr(host_engine, "HostIO", lambda: io)
+    monkeypatch.setattr(reapply, "_wait_for", lambda device, timeout: True)
+    def ours():  # the slice record follows the NIC's new ifindex and ids; every other file stays
+        return dict((k, v) for k, v in host.files().items() if k != "state_dir/nic-slices.json")
+    files = ours()
+    assert reapply.main([record]) == 0
+    assert len(host.nic.contexts) == 3 and (None, "nk-vm2") in host.kernel.links and host.attached
+    assert ours() == files
+    assert not host.converge(plan)["changed"]
+
+
+def test_netkit_errors_other_than_validation_keep_their_kind(host):
+    err = host_engine._named("vms.a", KernelError("boom", errno=5))
+    assert isinstance(err, KernelError) and str(err) == "vms.a: boom" and err.details["errno"] == 5
+    assert isinstance(NetlinkError(1, "x"), OSError)
