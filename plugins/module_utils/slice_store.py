@@ -15,8 +15,8 @@ from __future__ import annotations
 import copy
 import json
 import os
-import tempfile
 
+from ansible_collections.vmnet.netkit.plugins.module_utils import host_files
 from ansible_collections.vmnet.netkit.plugins.module_utils.nic_model import spec_text, table_matches_spec
 
 DEFAULT_DIR = "/var/lib/vmnet-netkit"
@@ -66,25 +66,10 @@ class SliceStore(object):
         return self.data != self._loaded
 
     def save(self):
-        """Write atomically (temporary file in the same directory + rename)."""
+        """Write atomically (host_files.atomic_write: temporary file, fsync, rename)."""
         if not self.dirty():
             return False
-        directory = os.path.dirname(self.path)
-        if not os.path.isdir(directory):
-            os.makedirs(directory, 0o755)
-        fd, tmp = tempfile.mkstemp(prefix=".nic-slices.", dir=directory)
-        try:
-            with os.fdopen(fd, "w") as f:
-                json.dump(self.data, f, indent=2, sort_keys=True)
-                f.write("\n")
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, self.path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        host_files.atomic_write(self.path, json.dumps(self.data, indent=2, sort_keys=True) + "\n")
         self._loaded = copy.deepcopy(self.data)
         return True
 

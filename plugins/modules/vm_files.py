@@ -69,27 +69,14 @@ removed:
 
 import os
 import re
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.vmnet.netkit.plugins.module_utils import host_files
+from ansible_collections.vmnet.netkit.plugins.module_utils.errors import NetkitError
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
-def _read(path):
-    try:
-        with open(path) as f:
-            return f.read()
-    except (IOError, OSError):
-        return None
-
-
-def _write(path, content):
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".vm_files.")
-    with os.fdopen(fd, "w") as f:
-        f.write(content)
-    os.chmod(tmp, 0o644)
-    os.rename(tmp, path)
 
 
 def main():
@@ -108,7 +95,7 @@ def main():
             wanted[os.path.join(path, name + ".xml")] = entry["libvirt"].rstrip("\n") + "\n"
     written, removed, before, after = [], [], {}, {}
     for fpath, content in sorted(wanted.items()):
-        old = _read(fpath)
+        old = host_files.read_text(fpath)
         if old != content:
             written.append(fpath)
             before[fpath], after[fpath] = old or "", content
@@ -117,14 +104,15 @@ def main():
             fpath = os.path.join(path, entry)
             if entry.endswith((".args", ".xml")) and fpath not in wanted:
                 removed.append(fpath)
-                before[fpath], after[fpath] = _read(fpath) or "", ""
+                before[fpath], after[fpath] = host_files.read_text(fpath) or "", ""
     if not module.check_mode:
-        if written and not os.path.isdir(path):
-            os.makedirs(path, 0o755)
-        for fpath in written:
-            _write(fpath, wanted[fpath])
-        for fpath in removed:
-            os.unlink(fpath)
+        try:
+            for fpath in written:
+                host_files.atomic_write(fpath, wanted[fpath])
+            for fpath in removed:
+                host_files.remove(fpath)
+        except NetkitError as err:
+            module.fail_json(msg=str(err), written=[], removed=[])
     result = {"changed": bool(written or removed), "written": written, "removed": removed}
     if module._diff:
         result["diff"] = [{"before_header": p, "after_header": p, "before": before[p], "after": after[p]}
