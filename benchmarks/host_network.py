@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-3.0-or-later
 """What a run costs on a lab node, side by side, for 1, 6 and 14 VMs.
 
@@ -15,7 +14,7 @@ Every row also gives the processes started on the node during the run (the kerne
 `processes` in /proc/stat, read before and after over SSH; the two reads are subtracted out) and
 the module invocations on the node (tasks that ran a module there).
 
-usage: benchmarks/host_network.py [--vms 1,6,14] [--out DIR]
+usage: .venv/bin/python benchmarks/host_network.py [--vms 1,6,14] [--out DIR]
 Boots (or reuses) the lab node named "bench"; prints a table and writes DIR/results.json and
 DIR/host_network.png (default DIR: benchmarks/results).
 """

@@ -41,5 +41,5 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line("%-24s %4d tests %3d failed %8.1f s (%s)" % (
             tier, count, failed, seconds, time.strftime("%M:%S", time.gmtime(seconds))))
     total = time.monotonic() - _STARTED
-    terminalreporter.write_line("%-24s %35.1f s (%s)" % ("whole session", total,
-                                                          time.strftime("%H:%M:%S", time.gmtime(total))))
+    terminalreporter.write_line("%-24s %35.1f s (%s)" % (
+        "whole session", total, time.strftime("%H:%M:%S", time.gmtime(total))))

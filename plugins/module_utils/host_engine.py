@@ -177,11 +177,13 @@ def check_plan(plan):
             raise ValidationError("plan.vms.%s" % name, "a VM name names files: no '/', not '.' or '..'")
 
 
-def _link_params(netkit, state="present"):
+def _link_params(vm, state="present"):
+    """netkit_link's parameters for a planned VM's device (the vm_network role's netkit_links)."""
+    netkit = vm["netkit"]
     params = dict((k, None) for k in LINK_KEYS)
     params.update({"name": netkit["name"], "state": state, "recreate": False})
     if state == "present":
-        params.update({"pairing": netkit.get("pairing"), "mode": netkit.get("mode"),
+        params.update({"pairing": netkit.get("pairing"), "mode": netkit.get("mode"), "address": vm.get("mac"),
                        "numrxqueues": netkit.get("numrxqueues"), "lower": netkit.get("lower"), "up": True})
     return params
 
@@ -342,7 +344,7 @@ def _present(opts, io, run, boot):
     # 1. the netkit devices of VMs that left (before their contexts and rules: reverse of creation)
     for vm in sorted(gone, key=lambda v: v.get("queues") or [0], reverse=True):
         try:
-            r = netkit_service.run_link(_link_params(vm["netkit"], "absent"), io.netkit, check_mode=check,
+            r = netkit_service.run_link(_link_params(vm, "absent"), io.netkit, check_mode=check,
                                         diff=True)
         except NetkitError as err:
             raise _named("removing VM %s" % vm.get("name"), err)
@@ -358,7 +360,7 @@ def _present(opts, io, run, boot):
     vms = {}
     for vm in sorted(plan["vms"].values(), key=lambda v: v["queues"]):
         try:
-            r = netkit_service.run_link(_link_params(vm["netkit"]), io.netkit, check_mode=check, diff=True)
+            r = netkit_service.run_link(_link_params(vm), io.netkit, check_mode=check, diff=True)
         except NetkitError as err:
             raise _named("vms.%s (netkit %s)" % (vm["name"], vm["netkit"]["name"]), err)
         run.took("netkit %s" % vm["netkit"]["name"], r, r.get("diff", {}).get("before"), r.get("device"))
@@ -593,7 +595,7 @@ def _absent(opts, io, run):
     recorded = _read_json(_record_path(opts)) or {}
     _unpersist(opts, io, run)
     for vm in sorted((recorded.get("vms") or {}).values(), key=lambda v: v.get("queues") or [0], reverse=True):
-        r = netkit_service.run_link(_link_params(vm["netkit"], "absent"), io.netkit, check_mode=run.check_mode,
+        r = netkit_service.run_link(_link_params(vm, "absent"), io.netkit, check_mode=run.check_mode,
                                     diff=True)
         run.took("netkit %s" % vm["netkit"]["name"], r, r["diff"]["before"], {})
     qdir = opts["qemu_dir"]

@@ -107,6 +107,7 @@ attributes:
   platform:
     support: full
     platforms: linux
+    description: Linux VM hosts with netkit (Linux 6.7+); NIC queue bindings need queue leasing or LOWERDEV.
 requirements:
   - Python 3.9 or later on the managed node; nothing beyond the standard library.
   - C(ethtool) for RSS and ntuple changes; C(bpftool) and C(ip) to load and attach the XDP program (only when it is
@@ -188,7 +189,9 @@ xdp:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.vmnet.netkit.plugins.module_utils import host_engine, reapply  # noqa: F401 (packed for boot)
+from ansible_collections.vmnet.netkit.plugins.module_utils import host_engine
+# imported so that the code packed for the boot-time re-apply (host_engine.own_code) holds it
+from ansible_collections.vmnet.netkit.plugins.module_utils import reapply  # pylint: disable=unused-import
 from ansible_collections.vmnet.netkit.plugins.module_utils.errors import NetkitError
 
 ARGUMENT_SPEC = dict(

@@ -77,8 +77,6 @@ from ansible_collections.vmnet.netkit.plugins.module_utils.errors import NetkitE
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
-
-
 def main():
     module = AnsibleModule(argument_spec=dict(path=dict(type="path", required=True),
                                               vms=dict(type="dict", required=True),

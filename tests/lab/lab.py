@@ -382,7 +382,6 @@ class Lab:
         for leftover in ("pid", "port"):
             (self.state / leftover).unlink(missing_ok=True)
 
-
     def _gone_within(self, seconds: float) -> bool:
         deadline = time.monotonic() + seconds
         while self.running():

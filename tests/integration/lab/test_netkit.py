@@ -103,13 +103,14 @@ def test_devices_that_are_not_netkit_are_never_touched(lab):
            "ip link add vethmgmt0 type veth peer name vethmgmt1 && ip link add br-nk type bridge && "
            "ip link set vethmgmt0 up && ip link set br-nk up")
     devices = {"vethmgmt0": "veth", "br-nk": "bridge", lab.nic: "without a link kind"}
+
     def kernel_view():
         # what a delete, recreate or change would alter (a bridge's running timers are left out)
         out = {}
         for dev in devices:
             link = json.loads(lab.sh("ip -d -j link show dev %s" % dev))[0]
-            out[dev] = dict((k, link.get(k)) for k in ("ifindex", "ifname", "flags", "mtu", "address",
-                                                         "link_type", "num_rx_queues", "parentdev"))
+            keys = ("ifindex", "ifname", "flags", "mtu", "address", "link_type", "num_rx_queues", "parentdev")
+            out[dev] = dict((k, link.get(k)) for k in keys)
             out[dev]["kind"] = (link.get("linkinfo") or {}).get("info_kind")
         return out
 

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The main job on the lab node, as one story (each playbook run costs about a minute under TCG):
+"""The main job on the lab node, as one story told in steps (each a test of its own):
 provision.yml for inventories/lab (6 VMs), a second run that changes nothing, verify.yml; check mode
 for a seventh VM changes nothing, then the seventh VM changes only that VM; removing one VM removes
 only its slice; manual changes are reported by verify.yml and repaired by provision.yml; after a
@@ -102,7 +102,43 @@ def ok(result):
     return out
 
 
-def test_main_job(lab):
+def snapshot(node):
+    """Everything a provision run may change, read the way the kernel and the file system show it:
+    channels, the default table, every context, every rule, every link (netkit devices and the NIC's
+    XDP attachment), each device's queues, the queue leases, the files and bpffs pins of the
+    collection, and the re-apply unit."""
+    return node.sh(
+        "ethtool -l {nic}; ethtool -k {nic} | grep ntuple; ethtool -x {nic}; "
+        "for c in $(seq 1 16); do ethtool -x {nic} context $c 2>/dev/null; done; ethtool -n {nic}; "
+        "ip -d link show; for d in /sys/class/net/*; do echo ${{d##*/}}: $(ls $d/queues 2>/dev/null); done; "
+        "find /etc/vmnet-netkit /var/lib/vmnet-netkit /usr/lib/vmnet-netkit /sys/fs/bpf/vmnet-netkit "
+        "-printf '%p %m %s\\n' 2>/dev/null | sort; "
+        "cat /etc/vmnet-netkit/qemu/* /var/lib/vmnet-netkit/*.json 2>/dev/null | sha256sum; "
+        "systemctl is-enabled vmnet-netkit-reapply.service 2>&1; ls /etc/systemd/system; true"
+        .format(nic=node.nic)).replace("\t", " ")
+
+
+# The main job as a story in steps that report separately; each step starts from where the one
+# before it left the node (STORY), and says so when that step did not finish.
+STORY = {}
+
+
+def after(step):
+    if step not in STORY:
+        pytest.fail("the step before (%s) did not finish, so this one has nothing to start from" % step)
+    return STORY[step]
+
+
+def test_provision_check_mode_on_a_fresh_node_changes_nothing(lab):
+    before = snapshot(lab)
+    out = ok(run_playbook(lab, "provision.yml", check=True, diff=True))
+    assert recap_changed(out) == 1 and "netkit nk-vm6" in out
+    assert snapshot(lab) == before
+    STORY["fresh"] = True
+
+
+def test_provision_then_a_run_that_changes_nothing_then_verify(lab):
+    after("fresh")
     # provision, then a second run that changes nothing, and verify
     out = ok(run_playbook(lab, "provision.yml"))
     assert "vm1: NIC queues 8..8" in out and "map-start-index=8" in out
@@ -112,23 +148,45 @@ def test_main_job(lab):
     assert sorted(six) == ["nk-vm%d" % n for n in range(1, 7)]
     assert "af-xdp,id=net-vm1,ifname=nk-vm1,mode=native,queues=1,start-queue=1,inhibit=on" in \
         lab.sh("cat /etc/vmnet-netkit/qemu/vm1.args")
-    contexts = lab.sh("ethtool -x %s context 1 | head -4" % lab.nic)
+    # the kernel's view: the host's table over queues 0..7, each VM's context over its one queue
+    assert table_queues(lab.sh("ethtool -x %s" % lab.nic)) == set(range(8))
+    contexts = lab.sh("ethtool -x %s context 1" % lab.nic)
+    assert table_queues(contexts) == {8}
     # the data path: vm1's frames reach the socket in vm1's slot; vm2's and the host's do not
     assert frames_to_vm(lab, "vm1", {"10.0.0.2": 20}, {"10.0.0.3": 10, "10.0.0.250": 10}) == [20]
+    STORY["six"] = (six, contexts)
 
-    # a seventh VM: check mode changes nothing, the real run changes only that VM
-    assert recap_changed(ok(run_playbook(lab, "provision.yml", WITH_VM7, check=True, diff=True))) >= 1
-    assert devices(lab) == six
+
+def table_queues(ethtool_x):
+    """The queues an `ethtool -x` indirection table names."""
+    queues = set()
+    for line in ethtool_x.splitlines():
+        head, _sep, rest = line.partition(":")
+        if head.strip().isdigit() and rest.strip():
+            queues |= set(int(q) for q in rest.split())
+    return queues
+
+
+def test_a_seventh_vm_check_mode_then_only_that_vm_changes(lab):
+    six, contexts = after("six")
+    before = snapshot(lab)
+    assert recap_changed(ok(run_playbook(lab, "provision.yml", WITH_VM7, check=True, diff=True))) == 1
+    assert snapshot(lab) == before
     ok(run_playbook(lab, "provision.yml", WITH_VM7))
     seven = devices(lab)
     assert dict((k, v) for k, v in seven.items() if k != "nk-vm7") == six
     assert "map-start-index=14" in lab.sh("cat /etc/vmnet-netkit/qemu/vm7.args")
-    assert lab.sh("ethtool -x %s context 1 | head -4" % lab.nic) == contexts
+    assert lab.sh("ethtool -x %s context 1" % lab.nic) == contexts
     # vm7's context spreads its IPv4 and IPv6 flows over both of its queues
     per_queue = frames_to_vm(lab, "vm7", {"10.0.0.8": 32, "fd00:10::8": 32}, {"10.0.0.2": 8})
     assert sum(per_queue) == 64 and min(per_queue) > 0, per_queue
+    STORY["seven"] = True
 
-    # removing one VM removes only its slice (vm7 is gone from the inventory, vm3 is torn down)
+
+def test_removing_one_vm_removes_only_its_slice(lab):
+    after("seven")
+    six, _contexts = STORY["six"]
+    # vm7 is gone from the inventory, vm3 is torn down
     ok(run_playbook(lab, "provision.yml"))
     ok(run_playbook(lab, "teardown.yml", {"vmnet_remove_vms": ["vm3"]}))
     five = devices(lab)
@@ -136,7 +194,11 @@ def test_main_job(lab):
     rules = lab.sh("ethtool -n %s" % lab.nic)
     assert "10.0.0.4" not in rules and "10.0.0.2" in rules
     assert lab.ssh("test -e /etc/vmnet-netkit/qemu/vm3.args").returncode != 0
+    STORY["five"] = True
 
+
+def test_drift_is_reported_then_repaired(lab):
+    after("five")
     # changes behind the collection's back: vm2's rules and then its context, a netkit device, the
     # NIC's XDP program
     loc = lab.sh("ethtool -n %s | grep -B3 '10.0.0.3' | grep Filter" % lab.nic).split()[1]
@@ -149,12 +211,19 @@ def test_main_job(lab):
     assert rc != 0, out[-3000:]
     for drift in ("RSS context vm2", "rule 10.0.0.3", "netkit nk-vm5", "netkit nk-vm3", "XDP program"):
         assert drift in out, (drift, out[-3000:])
-    assert recap_changed(ok(run_playbook(lab, "provision.yml"))) >= 3
+    # one module call repairs it all
+    assert recap_changed(ok(run_playbook(lab, "provision.yml"))) == 1
     assert "6 VMs as planned, no drift" in ok(run_playbook(lab, "verify.yml"))
+    assert "prog/xdp" in lab.sh("ip -d link show %s" % lab.nic)
+    assert lab.sh("ls /sys/class/net/nk-vm5/queues").split() == ["rx-0", "rx-1", "tx-0"]
     assert frames_to_vm(lab, "vm2", {"10.0.0.3": 10}) == [10]
+    STORY["repaired"] = True
 
-    # a reboot: the boot-time re-apply brings every slice, rule, lease and the XDP program back
-    # before the network (and the VM services) start; a provision run afterwards has nothing to do
+
+def test_a_reboot_brings_everything_back(lab):
+    after("repaired")
+    # the boot-time re-apply brings every slice, rule, lease and the XDP program back before the
+    # network (and the VM services) start; a provision run afterwards has nothing to do
     lab.reboot()
     lab.ssh("systemctl is-system-running --wait")  # SSH comes up early; wait for the boot to finish
     unit = systemd_show(lab, "vmnet-netkit-reapply.service", "ActiveState", "Result", "Before",
@@ -168,8 +237,11 @@ def test_main_job(lab):
     assert "6 VMs as planned, no drift" in ok(run_playbook(lab, "verify.yml"))
     assert frames_to_vm(lab, "vm1", {"10.0.0.2": 10}, {"10.0.0.3": 10}) == [10]
     assert recap_changed(ok(run_playbook(lab, "provision.yml"))) == 0
+    STORY["rebooted"] = True
 
-    # the whole host
+
+def test_teardown_of_the_whole_host(lab):
+    after("rebooted")
     ok(run_playbook(lab, "teardown.yml"))
     assert not devices(lab)
     assert "Total 0 rules" in lab.sh("ethtool -n %s" % lab.nic)

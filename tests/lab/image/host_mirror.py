@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Print the Debian archive this host's APT uses (the first enabled `deb` source over HTTP(S) whose
 path ends in /debian), so the lab image is built from the same mirror or proxy the site already has.
@@ -42,8 +41,7 @@ def deb822(path):
             fields[key.strip().lower()] = value.strip()
         if fields.get("enabled", "yes").lower() == "no" or "deb" not in fields.get("types", "").split():
             continue
-        for uri in fields.get("uris", "").split():
-            yield uri
+        yield from fields.get("uris", "").split()
 
 
 def main():

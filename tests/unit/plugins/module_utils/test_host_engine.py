@@ -110,6 +110,10 @@ def test_first_run_converges_everything_and_a_second_run_starts_nothing(host):
     # netkit devices own their NIC queues; qemu's arguments name the ids the kernel gave
     assert dict((q, l["ifindex"]) for q, l in host.kernel.leases.items()).keys() == {8, 9, 10, 11}
     assert first["vms"]["vm2"]["queues"] == [1, 2]
+    for vm in plan["vms"].values():
+        link = host.kernel.links[(None, vm["netkit"]["name"])]
+        assert (link["address"], link["netkit"]["pairing"], link["netkit"]["mode"], link["up"]) == \
+            (vm["mac"], "single", "l2", True)
     args = open(os.path.join(host.opts["qemu_dir"], "vm2.args")).read().splitlines()
     assert args[1] == ("af-xdp,id=net-vm2,ifname=nk-vm2,mode=native,queues=2,start-queue=1,inhibit=on,"
                        "map-path=%s/eth0/xsks,map-start-index=9" % host.opts["bpf_dir"])
@@ -268,6 +272,7 @@ def test_the_boot_reapply_converges_the_saved_plan_with_the_engine(host, monkeyp
     io = host.io()
     monkeypatch.setattr(host_engine, "HostIO", lambda: io)
     monkeypatch.setattr(reapply, "_wait_for", lambda device, timeout: True)
+
     def ours():  # the slice record follows the NIC's new ifindex and ids; every other file stays
         return dict((k, v) for k, v in host.files().items() if k != "state_dir/nic-slices.json")
     files = ours()

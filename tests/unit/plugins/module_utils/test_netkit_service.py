@@ -10,7 +10,7 @@ from netkit_fake import K73, K612, FakeKernel
 
 from ansible_collections.vmnet.netkit.plugins.module_utils import netkit_service as svc
 from ansible_collections.vmnet.netkit.plugins.module_utils.errors import KernelError, UnsupportedError, ValidationError
-from ansible_collections.vmnet.netkit.plugins.module_utils.netlink import NetlinkError
+
 
 def params(**kw):
     base = {"name": "nk-vm1", "state": "present", "recreate": False}
