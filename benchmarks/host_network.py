@@ -34,13 +34,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 LAB = ROOT / "tests/lab/lab"
 VENV = Path(os.environ.get("VMNET_VENV", ROOT / ".venv"))
-# tasks that run only on the controller (no module on the node)
-CONTROLLER_ACTIONS = {"debug", "set_fact", "assert", "include_tasks", "import_tasks", "include_role",
-                      "ansible.builtin.debug", "ansible.builtin.set_fact", "ansible.builtin.assert",
-                      "ansible.builtin.include_tasks", "ansible.builtin.import_tasks", "ansible.builtin.include_role",
-                      "meta", "ansible.builtin.meta"}
-
-
 class Node:
     def __init__(self, name):
         out = subprocess.run([str(LAB), "up", "--name", name], capture_output=True, text=True, check=True)
@@ -54,8 +47,12 @@ class Node:
                          "-p", str(info["port"]), "root@127.0.0.1"]
 
     def sh(self, script, stdin=None):
-        p = subprocess.run(self.ssh_argv + ["bash", "-s"], input=script if stdin is None else stdin,
-                           capture_output=True, text=True, check=False)
+        """Run a bash script on the node (sent on stdin, or as an argument when ``stdin`` carries data)."""
+        if stdin is None:
+            argv, data = self.ssh_argv + ["bash", "-s"], script
+        else:
+            argv, data = self.ssh_argv + [script], stdin
+        p = subprocess.run(argv, input=data, capture_output=True, text=True, check=False)
         if p.returncode != 0:
             raise RuntimeError("node script failed: %s%s" % (p.stderr, p.stdout))
         return p.stdout
@@ -68,7 +65,7 @@ def env():
     e = dict(os.environ)
     e.update({"PATH": "%s/bin:%s" % (VENV, e.get("PATH", "")),
               "ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".build/collections"),
-              "ANSIBLE_HOST_KEY_CHECKING": "False", "ANSIBLE_STDOUT_CALLBACK": "json"})
+              "ANSIBLE_HOST_KEY_CHECKING": "False"})
     return e
 
 
@@ -83,27 +80,20 @@ def measured(node, fn):
 
 
 def playbook(node, book, inventory_dir, extra=None, check=False):
+    """Run a playbook; -> the module runs it started on the node (benchmarks/callback_plugins)."""
     argv = [str(VENV / "bin/ansible-playbook"), "-i", node.inventory, "-i", str(inventory_dir), str(book)]
     if extra:
         argv += ["-e", json.dumps(extra)]
     if check:
         argv.append("--check")
-    p = subprocess.run(argv, capture_output=True, text=True, env=env(), check=False)
-    try:
-        report = json.loads(p.stdout)
-    except ValueError:
-        raise RuntimeError("%s: no JSON report (rc %d): %s" % (book, p.returncode, p.stderr[-2000:]))
-    if p.returncode not in (0, 2) or (p.returncode == 2 and book.name != "verify.yml"):
-        raise RuntimeError("%s failed (rc %d): %s" % (book, p.returncode, p.stdout[-3000:]))
-    modules = 0
-    for play in report["plays"]:
-        for task in play["tasks"]:
-            action = task.get("task", {}).get("action", "")
-            for host in task.get("hosts", {}).values():
-                if action in CONTROLLER_ACTIONS or host.get("skipped"):
-                    continue
-                modules += len(host.get("results") or [host]) if action != "ansible.builtin.slurp" else 1
-    return modules
+    with tempfile.NamedTemporaryFile("r") as counted:
+        e = env()
+        e.update({"ANSIBLE_CALLBACK_PLUGINS": str(ROOT / "benchmarks/callback_plugins"),
+                  "ANSIBLE_CALLBACKS_ENABLED": "count_modules", "VMNET_COUNT_MODULES": counted.name})
+        p = subprocess.run(argv, capture_output=True, text=True, env=e, check=False)
+        if p.returncode != 0 and not (p.returncode == 2 and book.name == "verify.yml"):
+            raise RuntimeError("%s failed (rc %d): %s" % (book, p.returncode, p.stdout[-3000:]))
+        return int(counted.read().strip() or 0)
 
 
 def inventory(tmp, node, count):
@@ -148,6 +138,15 @@ def raw_write(node, plan):
             lines.append("ethtool -N %s flow-type %s dst-ip %s context $ctx" % (nic, rule["flow_type"], rule["dst_ip"]))
     devices = " ".join("%s,%s,%d" % (vm["netkit"]["name"], vm["mac"], vm["queues"][0]) for vm in plan["vms"].values())
     lines.append("python3 - %s %s <<'PY'\n%sPY" % (nic, devices, RAW_NETKIT))
+    pin = "/sys/fs/bpf/vmnet-netkit/%s" % nic
+    lines += ["mkdir -p -m 0700 %s" % pin,
+              "bpftool prog load /usr/lib/vmnet-netkit/bench-xdp.o %s/prog type xdp pinmaps %s" % (pin, pin),
+              "ip link set dev %s xdp pinned %s/prog" % (nic, pin), "mkdir -p /etc/vmnet-netkit/qemu"]
+    for name, vm in plan["vms"].items():
+        args = ["-netdev", "af-xdp,id=%s,ifname=%s,queues=1,start-queue=1,inhibit=on,map-path=%s/xsks" % (
+            vm["qemu"]["netdev_id"], vm["netkit"]["name"], pin)]
+        lines.append("printf '%%s\\n' %s > /etc/vmnet-netkit/qemu/%s.args" % (" ".join(args), name))
+    lines.append("cat > /var/lib/vmnet-netkit/plan.json <<'JSON'\n%s\nJSON" % json.dumps(plan))
     return "\n".join(lines) + "\n"
 
 
@@ -159,7 +158,8 @@ def raw_read(node, plan):
         lines += ["ethtool -x %s context %d >/dev/null" % (nic, n),
                   "ip -d link show dev %s >/dev/null" % vm["netkit"]["name"],
                   "ls /sys/class/net/%s/queues >/dev/null" % vm["netkit"]["name"]]
-    lines += ["for f in /etc/vmnet-netkit/qemu/*.args /var/lib/vmnet-netkit/plan.json; do cat $f >/dev/null; done"]
+    lines += ["ls /sys/fs/bpf/vmnet-netkit/%s >/dev/null" % nic,
+              "for f in /etc/vmnet-netkit/qemu/*.args /var/lib/vmnet-netkit/plan.json; do cat $f >/dev/null; done"]
     return "\n".join(lines) + "\n"
 
 
@@ -200,7 +200,8 @@ def clean(node, inv):
     node.sh("for d in /sys/class/net/nk-*; do [ -e $d ] && ip link del ${d##*/}; done; "
             "ethtool -N %s delete 0 2>/dev/null; for l in $(ethtool -n %s | awk '/^Filter:/ {print $2}'); do "
             "ethtool -N %s delete $l; done; for c in $(seq 1 16); do ethtool -X %s context $c delete 2>/dev/null; done; "
-            "ethtool -X %s default; true" % ((node.nic,) * 5))
+            "ethtool -X %s default; ip link set dev %s xdp off; rm -rf /sys/fs/bpf/vmnet-netkit/%s "
+            "/etc/vmnet-netkit/qemu /var/lib/vmnet-netkit/plan.json; true" % ((node.nic,) * 7))
 
 
 def main(argv):
@@ -213,8 +214,11 @@ def main(argv):
     # the raw floor's netkit writer uses the collection's netlink codec, copied once
     subprocess.run([sys.executable, str(ROOT / "roles/slice_persistence/files/pack_module_utils.py"),
                     str(ROOT / "plugins/module_utils"), "/tmp/vmnet-bench.zip"], check=True)
-    node.sh("mkdir -p /usr/lib/vmnet-netkit && base64 -d > /usr/lib/vmnet-netkit/bench.zip",
+    node.sh("mkdir -p /usr/lib/vmnet-netkit /var/lib/vmnet-netkit && base64 -d > /usr/lib/vmnet-netkit/bench.zip",
             stdin=base64.b64encode(Path("/tmp/vmnet-bench.zip").read_bytes()).decode())
+    node.sh("python3 -c 'import sys; sys.path.insert(0, \"/usr/lib/vmnet-netkit/bench.zip\"); "
+            "from ansible_collections.vmnet.netkit.plugins.module_utils import xdp_program; "
+            "open(\"/usr/lib/vmnet-netkit/bench-xdp.o\", \"wb\").write(xdp_program.object_bytes())'")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for count in [int(x) for x in args.vms.split(",")]:

@@ -315,5 +315,7 @@ class GenlFamily(object):
 
     def call(self, cmd, attrs, dump=False, version=1):
         """-> list of reply attribute payloads (after the genl header)."""
+        if not self.resolve():
+            raise NetlinkError(2, "this kernel has no %s generic netlink family" % self.NAME)
         body = struct.pack("=BBH", cmd, version, 0) + b"".join(attrs)
         return [p[4:] for _t, p in self.sock.request(self.family, body, dump=dump)]

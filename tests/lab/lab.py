@@ -17,7 +17,8 @@ snapshot mode: every `up` starts from the clean image, and a guest reboot
 keeps the changes until `down`.
 
 Environment: VMNET_LAB_BOOT_TIMEOUT, VMNET_LAB_MEMORY, VMNET_LAB_KERNEL_ARGS,
-VMNET_LAB_BOOT_ATTEMPTS, VMNET_LAB_CACHE (see README.md, "The lab node").
+VMNET_LAB_BOOT_ATTEMPTS, VMNET_LAB_CACHE, VMNET_LAB_NAME (default name: lab), VMNET_LAB_MIRROR
+(see README.md, "The lab node").
 """
 from __future__ import annotations
 
@@ -425,7 +426,8 @@ def main(argv: list[str]) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     for command in ("up", "ssh", "reboot", "down", "status", "info", "build"):
         p = sub.add_parser(command)
-        p.add_argument("--name", default=os.environ.get("VMNET_LAB_NAME", "default"))
+        # "lab": the node scripts/lab-provision boots, so `lab ssh` and `lab down` find it
+        p.add_argument("--name", default=os.environ.get("VMNET_LAB_NAME", "lab"))
         if command == "up":
             p.add_argument("--kernel", default=os.environ.get("VMNET_LAB_KERNEL", "7"),
                            help="7 (trixie-backports, default) or 6.12 (trixie)")
