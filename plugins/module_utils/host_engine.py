@@ -49,6 +49,7 @@ LOCK_FILE = "lock"
 
 DEFAULTS = {
     "state": "present",
+    "binding": "auto",
     "xdp": True,
     "xdp_mode": "native",
     "persistent": True,
@@ -177,14 +178,15 @@ def check_plan(plan):
             raise ValidationError("plan.vms.%s" % name, "a VM name names files: no '/', not '.' or '..'")
 
 
-def _link_params(vm, state="present"):
+def _link_params(vm, state="present", binding="auto"):
     """netkit_link's parameters for a planned VM's device (the vm_network role's netkit_links)."""
     netkit = vm["netkit"]
     params = dict((k, None) for k in LINK_KEYS)
     params.update({"name": netkit["name"], "state": state, "recreate": False})
     if state == "present":
         params.update({"pairing": netkit.get("pairing"), "mode": netkit.get("mode"), "address": vm.get("mac"),
-                       "numrxqueues": netkit.get("numrxqueues"), "lower": netkit.get("lower"), "up": True})
+                       "numrxqueues": netkit.get("numrxqueues"), "up": True,
+                       "lower": dict(netkit["lower"], binding=binding) if netkit.get("lower") else None})
     return params
 
 
@@ -360,11 +362,13 @@ def _present(opts, io, run, boot):
     vms = {}
     for vm in sorted(plan["vms"].values(), key=lambda v: v["queues"]):
         try:
-            r = netkit_service.run_link(_link_params(vm), io.netkit, check_mode=check, diff=True)
+            r = netkit_service.run_link(_link_params(vm, binding=opts["binding"]), io.netkit, check_mode=check,
+                                        diff=True)
         except NetkitError as err:
             raise _named("vms.%s (netkit %s)" % (vm["name"], vm["netkit"]["name"]), err)
         run.took("netkit %s" % vm["netkit"]["name"], r, r.get("diff", {}).get("before"), r.get("device"))
-        vms[vm["name"]] = {"netkit": vm["netkit"]["name"], "queues": r["queues"], "queue_map": r["queue_map"]}
+        vms[vm["name"]] = {"netkit": vm["netkit"]["name"], "queues": r["queues"], "queue_map": r["queue_map"],
+                           "binding": r["binding"]}
     # 4. the XDP program on the NIC, into whose map qemu puts its sockets
     map_path = _xdp(opts, plan, io, run, boot) if opts["xdp"] else None
     # 5. qemu arguments, from the queue ids the kernel gave each device

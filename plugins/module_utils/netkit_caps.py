@@ -89,14 +89,31 @@ def capabilities(btf_constants, netkit_links, leasing, kernel_release=None):
     }
 
 
-def lower_mechanism(caps):
-    """How this kernel binds NIC queues to a netkit device: "leasing" (upstream, Linux 7.1+, preferred
-    where both exist), "lowerdev" (IFLA_NETKIT_LOWERDEV at creation) or None."""
-    if caps.get("leasing"):
-        return "leasing"
-    if caps.get("lowerdev"):
+BINDINGS = ("auto", "lease", "lowerdev")
+
+
+def lower_mechanism(caps, binding=None):
+    """How NIC queues are bound to a netkit device on this kernel: "lowerdev" (IFLA_NETKIT_LOWERDEV at
+    creation: one atomic request, so ``auto`` prefers it), "leasing" (upstream queue-create, Linux 7.1+),
+    or None when the kernel lacks the binding asked for. ``binding`` (auto, lease, lowerdev) defaults to
+    the one ``caps`` carries (``with_binding``), else auto."""
+    binding = binding or caps.get("binding") or "auto"
+    if binding in ("auto", "lowerdev") and caps.get("lowerdev"):
         return "lowerdev"
+    if binding in ("auto", "lease") and caps.get("leasing"):
+        return "leasing"
     return None
+
+
+def lowerdev_leases(caps):
+    """LOWERDEV on a kernel with queue leasing is built on it: the bound queues are ordinary leases,
+    shown by queue-get, numbered 1..n after netkit's own queue 0. On the talk's prototype (no
+    leasing) the device's queues 0..n-1 are the range itself."""
+    return bool(caps.get("lowerdev") and caps.get("leasing"))
+
+
+def binding_name(mechanism):
+    return {"leasing": "lease", "lowerdev": "lowerdev"}.get(mechanism)
 
 
 def missing(caps, feature):

@@ -191,6 +191,14 @@ def _validate_lower(params, want, caps, nic):
                               "and the default RSS table's first share; lend queues from 1 up (got %s)"
                               % lower["queues"], value=lower["queues"])
     mechanism = netkit_caps.lower_mechanism(caps)
+    binding = lower.get("binding") or "auto"
+    if mechanism is None and binding == "lowerdev":
+        raise UnsupportedError("lowerdev", "lower.binding: lowerdev needs %s; kernel %s lacks it (kernel/build builds "
+                               "one, the netkit_kernel workflow in docs/netkit.md installs it)" % (
+                                   netkit_caps.FEATURES["lowerdev"][1], caps.get("kernel") or "in use"))
+    if mechanism is None and binding == "lease":
+        raise UnsupportedError("leasing", "lower.binding: lease needs %s; kernel %s lacks it" % (
+            netkit_caps.LEASING_PROVIDER, caps.get("kernel") or "in use"))
     if mechanism is None:
         raise UnsupportedError("lower", "lower: binding NIC queues needs queue leasing, %s, or %s; kernel %s has neither" % (
             netkit_caps.LEASING_PROVIDER, netkit_caps.FEATURES["lowerdev"][1], caps.get("kernel") or "in use"))
@@ -211,12 +219,13 @@ def _validate_lower(params, want, caps, nic):
                               "that device is deleted" % (
                                   dev, "s" if len(taken) > 1 else "", ", ".join(str(q) for q in sorted(taken)),
                                   ", ".join(sorted(set(taken.values())))), value=lower["queues"])
-    if mechanism == "leasing" and want.get("pairing") != "single":
+    leases = mechanism == "leasing" or netkit_caps.lowerdev_leases(caps)
+    if leases and want.get("pairing") != "single":
         raise ValidationError("pairing", "lower with queue leasing needs pairing: single (AF_XDP works on the "
                               "leased queues of a single-mode device only)", value=want.get("pairing", "pair"),
                               allowed="single")
     need = 1 + last - first + 1
-    if mechanism == "leasing" and want.get("numrxqueues") is not None and want["numrxqueues"] < need:
+    if leases and want.get("numrxqueues") is not None and want["numrxqueues"] < need:
         raise ValidationError("numrxqueues", "%d is too small for %d leased queues: netkit keeps queue 0 and "
                               "appends one queue per lease (at least %d)" % (want["numrxqueues"], need - 1, need),
                               value=want["numrxqueues"])
@@ -247,7 +256,8 @@ def creation_spec(params, want, caps, nic_ifindex=None):
     mechanism = netkit_caps.lower_mechanism(caps) if lower else None
     if mechanism == "lowerdev":
         spec["lowerdev"] = {"ifindex": nic_ifindex, "from": lower["queues"][0], "to": lower["queues"][-1]}
-    elif mechanism == "leasing" and spec.get("numrxqueues") is None:
+    if (mechanism == "leasing" or mechanism == "lowerdev" and netkit_caps.lowerdev_leases(caps)) \
+            and spec.get("numrxqueues") is None:
         spec["numrxqueues"] = 1 + len(lower["queues"])
     return spec
 
@@ -284,7 +294,8 @@ def plan_link(params, want, cur, caps):
     if cur is None:
         return _create_actions(params, want, caps), None
     mechanism = netkit_caps.lower_mechanism(caps)
-    if want.get("lower") and mechanism == "leasing" and cur.get("leased") is None:
+    reads_leases = mechanism == "leasing" or netkit_caps.lowerdev_leases(caps)
+    if want.get("lower") and reads_leases and cur.get("leased") is None:
         dev = want["lower"]["device"]
         raise ValidationError("lower.device", "%s is down: the kernel reports queue leases only for devices that "
                               "are up, so the leases of %s cannot be checked; bring it up (ip link set %s up) and "
@@ -325,6 +336,9 @@ def _create_actions(params, want, caps):
     lower = want.get("lower")
     spec_note = "create netkit device %s (%s)" % (name, ", ".join(
         "%s %s" % (k, want[k]) for k in ("mode", "pairing", "numrxqueues") if want.get(k) is not None) or "defaults")
+    if lower and netkit_caps.lower_mechanism(caps) == "lowerdev":
+        spec_note += ", NIC %s queues %d..%d bound with IFLA_NETKIT_LOWERDEV" % (
+            lower["device"], lower["queues"][0], lower["queues"][-1])
     actions = [{"op": "create", "summary": spec_note}]
     if lower and netkit_caps.lower_mechanism(caps) == "leasing":
         for n, queue in enumerate(lower["queues"]):
@@ -445,7 +459,8 @@ def read_state(backend, params):
     check_owned(params["name"], link)
     lower = params.get("lower") or {}
     nic = backend.link(lower["device"]) if lower else None
-    if netkit_caps.lower_mechanism(backend.capabilities()) == "lowerdev":
+    caps = backend.capabilities()
+    if netkit_caps.lower_mechanism(caps) == "lowerdev" and not netkit_caps.lowerdev_leases(caps):
         mine, holders = _lowerdev_bindings(backend, link, nic)
     else:
         mine, holders = _leases(backend, link, lower.get("device"))
@@ -545,14 +560,21 @@ def _why(key):
 
 def run_link(params, backend, check_mode=False, diff=False):
     check_names(params)
-    caps = backend.capabilities()
+    lower = params.get("lower") or {}
+    binding = lower.get("binding") or "auto"
+    if binding not in netkit_caps.BINDINGS:
+        raise ValidationError("lower.binding", "unknown binding %r" % (binding,), value=binding,
+                              allowed=", ".join(netkit_caps.BINDINGS))
+    caps = dict(backend.capabilities(), binding=binding)
     want = wanted(params, caps)
     cur, facts = read_state(backend, params)
     if params["state"] == "present":
         validate(params, want, caps, facts)
     actions, _note = plan_link(params, want, cur, caps)
     before = public_view(cur)
-    result = {"changed": bool(actions), "actions": [a["summary"] for a in actions], "capabilities": caps}
+    result = {"changed": bool(actions), "actions": [a["summary"] for a in actions],
+              "capabilities": dict((k, v) for k, v in caps.items() if k != "binding"),
+              "binding": netkit_caps.binding_name(netkit_caps.lower_mechanism(caps)) if lower else None}
     if check_mode or not actions:
         after_view = cur
         if actions:
@@ -584,8 +606,8 @@ def run_link(params, backend, check_mode=False, diff=False):
     if check_mode and want.get("lower") and not leased and params["state"] == "present":
         # the ids the kernel will give: leases are appended after netkit's own queue 0
         nic_queues = want["lower"]["queues"]
-        ids = (lowerdev_queue_ids(len(nic_queues)) if netkit_caps.lower_mechanism(caps) == "lowerdev"
-               else list(range(1, len(nic_queues) + 1)))
+        prototype = netkit_caps.lower_mechanism(caps) == "lowerdev" and not netkit_caps.lowerdev_leases(caps)
+        ids = lowerdev_queue_ids(len(nic_queues)) if prototype else list(range(1, len(nic_queues) + 1))
         result["queues"] = ids
         result["queue_map"] = [{"queue": i, "lower_queue": q} for i, q in zip(ids, nic_queues)]
     if diff:
@@ -622,6 +644,8 @@ def run_info(params, backend):
             for queue, lease in sorted((table or {}).items()):
                 if lease["ifindex"] == d["ifindex"] and (lease.get("netns_id") is None) == (d.get("netns") is None):
                     entry["leases"].append({"queue": lease["queue"], "device": nic, "device_queue": queue})
+        # how the device holds NIC queues: created with IFLA_NETKIT_LOWERDEV, or leased one by one
+        entry["binding"] = "lowerdev" if nk.get("lowerdev") else ("lease" if entry["leases"] else None)
         key = d["name"] if d.get("netns") is None else "%s@%s" % (d["name"], d["netns"])
         out[key] = dict((k, v) for k, v in entry.items() if v is not None or k in ("peer",))
     return {"changed": False, "capabilities": caps, "devices": out,

@@ -38,6 +38,13 @@ options:
     type: str
     choices: [present, absent, gathered]
     default: present
+  binding:
+    description:
+      - How each VM's netkit device binds its NIC queues, as O(vmnet.netkit.netkit_link#module:lower.binding) of
+        M(vmnet.netkit.netkit_link). V(auto) uses C(IFLA_NETKIT_LOWERDEV) where the kernel has it, else queue leasing.
+    type: str
+    choices: [auto, lease, lowerdev]
+    default: auto
   xdp:
     description: Load the XDP program that feeds the VMs' AF_XDP sockets on the NIC and name its map in the qemu arguments.
     type: bool
@@ -162,7 +169,9 @@ commands:
   type: list
   elements: str
 vms:
-  description: Per VM, its netkit device, the device's queue ids (from the kernel), the NIC queue each owns, and its qemu arguments.
+  description:
+    - Per VM, its netkit device, the device's queue ids (from the kernel), the NIC queue each owns, the binding used
+      (V(lease) or V(lowerdev)), and its qemu arguments.
   returned: state is present
   type: dict
 qemu_args:
@@ -197,6 +206,7 @@ from ansible_collections.vmnet.netkit.plugins.module_utils.errors import NetkitE
 ARGUMENT_SPEC = dict(
     plan=dict(type="dict"),
     state=dict(type="str", choices=["present", "absent", "gathered"], default="present"),
+    binding=dict(type="str", choices=["auto", "lease", "lowerdev"], default="auto"),
     xdp=dict(type="bool", default=True),
     xdp_mode=dict(type="str", choices=["native", "skb"], default="native"),
     install_tools=dict(type="bool", default=True),

@@ -125,6 +125,19 @@ options:
         type: list
         elements: int
         required: true
+      binding:
+        description:
+          - How the queues are bound. V(lowerdev) creates the device and binds the whole range in one request
+            with C(IFLA_NETKIT_LOWERDEV) (a kernel built with C(kernel/build)): all queues or no device.
+            V(lease) leases each queue with the netdev C(queue-create) command after creating the device
+            (upstream Linux 7.1+). V(auto) uses V(lowerdev) where the kernel has shown it has it (its BTF),
+            else V(lease).
+          - Either way the NIC queues become the device's queues C(1..n) and read back the same way; an existing
+            device is not recreated because it was bound the other way.
+          - A binding the kernel lacks is an error naming what is missing.
+        type: str
+        choices: [auto, lease, lowerdev]
+        default: auto
   recreate:
     description:
       - Delete and recreate the device (leases included) when an attribute that cannot change on a live device
@@ -219,6 +232,11 @@ queue_map:
   type: list
   elements: dict
   sample: [{"queue": 1, "lower_queue": 14}, {"queue": 2, "lower_queue": 15}]
+binding:
+  description: How the NIC queues were bound (V(lease) or V(lowerdev)); null without O(lower).
+  returned: always
+  type: str
+  sample: lowerdev
 capabilities:
   description: What the kernel can do (see M(vmnet.netkit.netkit_info)).
   returned: always
@@ -255,6 +273,7 @@ def main():
             lower=dict(type="dict", options=dict(
                 device=dict(type="str", required=True),
                 queues=dict(type="list", elements="int", required=True),
+                binding=dict(type="str", choices=["auto", "lease", "lowerdev"], default="auto"),
             )),
             recreate=dict(type="bool", default=False),
         ),

@@ -87,6 +87,16 @@ class FakeKernel(object):
             nk[key] = {"pairing": "pair", "headroom": 0}.get(key)
         prim = self._new(spec["name"], None, nk, numrxqueues=spec.get("numrxqueues", 1),
                          address=spec.get("address", "00:00:00:00:00:00"))
+        low = nk.get("lowerdev")
+        if low and self.caps["leasing"]:
+            # LOWERDEV built on leasing (kernel/netkit): the range becomes leases 1..n, or no device
+            count = low["to"] - low["from"] + 1
+            if nk["pairing"] != "single" or prim["numrxqueues"] < 1 + count or \
+                    any(q in self.leases for q in range(low["from"], low["to"] + 1)):
+                del self.links[(None, spec["name"])]
+                raise NetlinkError(22, "Invalid argument", "netkit lowerdev refused")
+            for n, queue in enumerate(range(low["from"], low["to"] + 1)):
+                self.leases[queue] = {"ifindex": prim["ifindex"], "queue": n + self.first_lease_id, "netns_id": None}
         if nk["pairing"] == "pair":
             peer = spec.get("peer") or {}
             p = self._new(peer.get("name", "nk%d" % self.next_index), peer.get("netns"),

@@ -209,12 +209,58 @@ def test_lowerdev_ignored_by_the_kernel_removes_the_device():
     assert (None, "nk-vm1") not in k.links
 
 
-def test_kernel_with_leasing_and_lowerdev_uses_leasing():
-    both = dict(K73, IFLA_NETKIT_LOWERDEV=11)
-    k = FakeKernel(btf=both, leasing=True)
+PATCHED_73 = dict(K73, IFLA_NETKIT_LOWERDEV=11)  # kernel/netkit: LOWERDEV after upstream's PAIRING
+
+
+def test_kernel_with_leasing_and_lowerdev_binds_in_one_request():
+    k = FakeKernel(btf=PATCHED_73, leasing=True)
     r = svc.run_link(params(**VM1), k)
+    create = k.calls[0][1]
+    assert create["lowerdev"] == {"ifindex": 2, "from": 14, "to": 15} and create["numrxqueues"] == 3
+    assert [c[0] for c in k.calls] == ["create", "setlink"]  # no queue-create
+    assert r["binding"] == "lowerdev" and r["queues"] == [1, 2]
+    assert r["queue_map"] == [{"queue": 1, "lower_queue": 14}, {"queue": 2, "lower_queue": 15}]
+    k.calls = []
+    again = svc.run_link(params(**VM1), k)
+    assert not again["changed"] and not k.calls and again["binding"] == "lowerdev"
+    info = svc.run_info({"netns": [], "nics": ["eth0"]}, k)
+    assert info["devices"]["nk-vm1"]["binding"] == "lowerdev"
+    # the same NIC queue for another device is refused before anything is sent
+    with pytest.raises(ValidationError) as err:
+        svc.run_link(params(name="nk-vm2", lower={"device": "eth0", "queues": [15, 15]}), k)
+    assert "queue 15 already leased to nk-vm1" in str(err.value) and not k.calls
+
+
+def test_binding_lease_on_a_lowerdev_kernel_leases_and_a_device_bound_either_way_is_kept():
+    k = FakeKernel(btf=PATCHED_73, leasing=True)
+    lease = dict(VM1, lower=dict(VM1["lower"], binding="lease"))
+    r = svc.run_link(params(**lease), k)
     assert "lowerdev" not in k.calls[0][1] and [c[0] for c in k.calls] == ["create", "lease", "lease", "setlink"]
-    assert r["queues"] == [1, 2] and not svc.run_link(params(**VM1), k)["changed"]
+    assert r["binding"] == "lease" and r["queues"] == [1, 2]
+    k.calls = []
+    auto = svc.run_link(params(**VM1), k)  # auto would pick lowerdev, but the leases are the same
+    assert not auto["changed"] and not k.calls
+    assert svc.run_info({"netns": [], "nics": ["eth0"]}, k)["devices"]["nk-vm1"]["binding"] == "lease"
+
+
+def test_a_binding_the_kernel_lacks_is_named():
+    with pytest.raises(UnsupportedError) as err:
+        svc.run_link(params(**dict(VM1, lower=dict(VM1["lower"], binding="lowerdev"))), FakeKernel())
+    assert str(err.value).startswith("lower.binding: lowerdev needs a kernel carrying the netkit LOWERDEV patch")
+    with pytest.raises(UnsupportedError) as err:
+        svc.run_link(params(**dict(LOWER, lower=dict(LOWER["lower"], binding="lease"))),
+                     FakeKernel(btf=PATCHED, leasing=False))
+    assert str(err.value).startswith("lower.binding: lease needs Linux 7.1")
+    with pytest.raises(ValidationError) as err:
+        svc.run_link(params(**dict(VM1, lower=dict(VM1["lower"], binding="fast"))), FakeKernel())
+    assert err.value.option == "lower.binding" and "allowed: auto, lease, lowerdev" in str(err.value)
+
+
+def test_lowerdev_check_mode_predicts_the_lease_ids():
+    k = FakeKernel(btf=PATCHED_73, leasing=True)
+    r = svc.run_link(params(**VM1), k, check_mode=True)
+    assert r["changed"] and not k.calls and r["queues"] == [1, 2] and r["binding"] == "lowerdev"
+    assert "bound with IFLA_NETKIT_LOWERDEV" in r["actions"][0]
 
 
 def test_queue_ids_are_the_kernels():
