@@ -128,7 +128,7 @@ options:
       binding:
         description:
           - How the queues are bound. V(lowerdev) creates the device and binds the whole range in one request
-            with C(IFLA_NETKIT_LOWERDEV) (a kernel built with C(kernel/build)): all queues or no device.
+            with C(IFLA_NETKIT_LOWERDEV) (a kernel built with C(kernel/build)), so it gets all queues or no device is left.
             V(lease) leases each queue with the netdev C(queue-create) command after creating the device
             (upstream Linux 7.1+). V(auto) uses V(lowerdev) where the kernel has shown it has it (its BTF),
             else V(lease).
