@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The lab node: a Debian trixie guest in qemu (TCG) with netdevsim NICs.
 
-  lab up [--kernel 7|6.12] [--name NAME]   build the image if needed, boot, wait
+  lab up [--kernel 7|6.12|netkit] [--name NAME]  build the image (and kernel) if needed, boot, wait
                                            for SSH, print the inventory's path
   lab ssh [--name NAME] -- CMD...          run a command on the node
   lab reboot [--name NAME]                 reboot the guest (same disk overlay)
@@ -40,7 +40,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 RECIPE_DIRS = [REPO / "tests/lab/image", REPO / "kernel/netdevsim"]
 CACHE = Path(os.environ.get("VMNET_LAB_CACHE", Path.home() / ".cache/vmnet-netkit/lab"))
-KERNEL_SERIES = {"7": "7.", "6.12": "6.12."}
+# Debian's kernels in the image, and "netkit": the patched kernel kernel/build makes (IFLA_NETKIT_LOWERDEV,
+# netdevsim built in), booted from its build cache without an initrd
+KERNEL_SERIES = {"7": "7.", "6.12": "6.12.", "netkit": None}
 # Seconds from qemu's start to SSH. Unset, it is 300 s or ten times the slowest of the last boots
 # measured on this machine, whichever is more: a slow or busy host gets the time it needs.
 BOOT_TIMEOUT_FLOOR = 300
@@ -203,10 +205,16 @@ class Lab:
             self.down()
         self.down()  # leftovers of a failed run
         image = build_image()
-        kernels = (image / "kernels.txt").read_text().split()
-        release = next((k for k in kernels if k.startswith(KERNEL_SERIES[kernel])), None)
-        if release is None:
-            raise LabError(f"the lab image has no {kernel} kernel (it has {', '.join(kernels)})")
+        if kernel == "netkit":
+            boot = build_netkit_kernel()
+            release = (boot / "release").read_text().strip()
+            vmlinuz, initrd = boot / f"vmlinuz-{release}", None
+        else:
+            kernels = (image / "kernels.txt").read_text().split()
+            release = next((k for k in kernels if k.startswith(KERNEL_SERIES[kernel])), None)
+            if release is None:
+                raise LabError(f"the lab image has no {kernel} kernel (it has {', '.join(kernels)})")
+            vmlinuz, initrd = image / f"vmlinuz-{release}", image / f"initrd.img-{release}"
         self.state.mkdir(parents=True, exist_ok=True)
         key = self.state / "id_ed25519"
         for old in (key, key.with_suffix(".pub")):
@@ -218,7 +226,7 @@ class Lab:
         (self.state / "kernel").write_text(release)
         for attempt in range(1, BOOT_ATTEMPTS + 1):
             started = time.monotonic()
-            port = self._start_qemu(image, release, pubkey)
+            port = self._start_qemu(image, vmlinuz, initrd, pubkey)
             try:
                 self._wait_for_ssh(started)
                 nics = self._wait_for_nics()
@@ -238,13 +246,13 @@ class Lab:
         self._write_inventory(port, release, nics)
         return self.inventory
 
-    def _start_qemu(self, image: Path, release: str, pubkey: str) -> int:
+    def _start_qemu(self, image: Path, vmlinuz: Path, initrd: Path | None, pubkey: str) -> int:
         """Start qemu on a free port (another process may take the port first: try again)."""
         (self.state / "console.log").unlink(missing_ok=True)
         for _attempt in range(3):
             port = free_port()
             (self.state / "port").write_text(str(port))
-            argv = qemu_argv(self.name, image, release, port, pubkey, self.state)
+            argv = qemu_argv(self.name, image, vmlinuz, initrd, port, pubkey, self.state)
             result = subprocess.run(argv, capture_output=True, text=True, check=False)
             if result.returncode == 0:
                 return port
@@ -398,7 +406,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def qemu_argv(name: str, image: Path, release: str, port: int, pubkey: str, state: Path) -> list[str]:
+def build_netkit_kernel() -> Path:
+    """The patched kernel's build directory (kernel/build: a cache hit after the first build)."""
+    result = subprocess.run(["bash", str(REPO / "kernel/build"), "--config", "lab"], stdout=subprocess.PIPE,
+                            text=True, check=False)
+    if result.returncode != 0:
+        raise LabError("kernel/build failed (its log is above)")
+    return Path(result.stdout.strip().splitlines()[-1])
+
+
+def qemu_argv(name: str, image: Path, vmlinuz: Path, initrd: Path | None, port: int, pubkey: str,
+              state: Path) -> list[str]:
     return [
         "qemu-system-x86_64",
         "-name", f"vmnet-lab-{name}",
@@ -409,8 +427,8 @@ def qemu_argv(name: str, image: Path, release: str, port: int, pubkey: str, stat
         "-nodefaults",
         "-display", "none",
         "-serial", f"file:{state / 'console.log'}",
-        "-kernel", str(image / f"vmlinuz-{release}"),
-        "-initrd", str(image / f"initrd.img-{release}"),
+        "-kernel", str(vmlinuz),
+        *(["-initrd", str(initrd)] if initrd else []),
         "-append", f"root=/dev/vda rw console=ttyS0 net.ifnames=1 vmnet.ssh_key={pubkey} {KERNEL_ARGS}".strip(),
         "-drive", f"file={image / 'disk.raw'},if=virtio,format=raw,snapshot=on",
         # restrict=on: the guest reaches nothing; only the forwarded SSH port reaches it.
@@ -430,7 +448,7 @@ def main(argv: list[str]) -> int:
         p.add_argument("--name", default=os.environ.get("VMNET_LAB_NAME", "lab"))
         if command == "up":
             p.add_argument("--kernel", default=os.environ.get("VMNET_LAB_KERNEL", "7"),
-                           help="7 (trixie-backports, default) or 6.12 (trixie)")
+                           help="7 (trixie-backports, default), 6.12 (trixie) or netkit (kernel/build)")
         if command == "ssh":
             p.add_argument("cmd", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)

@@ -117,3 +117,9 @@ def lab_node():
 def lab_node_612():
     """The 6.12 kernel's node, only for the tests of one module (it would idle beside the 7.x node)."""
     yield from _boot("pytest-612", "6.12")
+
+
+@pytest.fixture(scope="module")
+def lab_node_netkit():
+    """The lab node on the patched netkit kernel (kernel/build, lab config: built once and cached)."""
+    yield from _boot("pytest-netkit", "netkit")
