@@ -99,6 +99,10 @@ class HostIO(object):
     def which(self, tool):
         return self._which(tool)
 
+    def all_commands(self):
+        """Every command started: the engine's own and the NIC backend's (ethtool writes)."""
+        return self.commands + list(getattr(self.nic, "commands", None) or [])
+
     def xdp(self, device):
         """The NIC's XDP attachment ({"mode", "prog_id"}) or None, read over rtnetlink."""
         link = self.netkit.link(device)
@@ -233,6 +237,7 @@ class _Planned(object):
 
     def __init__(self, io):
         self.io = io
+        self.commands = io.commands
         self.nic = PlannedNic(io.nic)
         self.netkit = PlannedNetkit(io.netkit, self.nic)
 
@@ -273,7 +278,7 @@ def converge(params, io, check_mode=False, boot=False):
             err.details["actions"] = list(run.actions)
             raise
     result.update({"changed": bool(run.actions), "actions": run.actions, "notes": run.notes,
-                   "commands": [" ".join(c) for c in io.commands],
+                   "commands": [" ".join(c) for c in io.all_commands()],
                    "diff": {"before": run.before, "after": run.after}})
     return result
 

@@ -35,8 +35,9 @@ ABSENT = (errno.ENOENT, errno.EINVAL, errno.ERANGE)
 
 
 def _default_run(argv):
-    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          universal_newlines=True, check=False)
+    # ethtool's messages are matched in English: never in the host's language
+    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                          check=False, env=dict(os.environ, LC_ALL="C", LANG="C"))
     return proc.returncode, proc.stdout, proc.stderr
 
 

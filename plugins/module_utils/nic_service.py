@@ -134,7 +134,11 @@ def run_from_module(module, run, **kwargs):
     The module object is only used through duck typing (params, run_command,
     get_bin_path, fail_json, exit_json), so this file keeps no Ansible import.
     """
-    backend = make_backend(run_command=module.run_command, ethtool=module.get_bin_path("ethtool"))
+    def run_command(argv):
+        # ethtool's messages are matched in English: never in the host's language
+        return module.run_command(argv, environ_update={"LC_ALL": "C", "LANG": "C"})
+
+    backend = make_backend(run_command=run_command, ethtool=module.get_bin_path("ethtool"))
     try:
         result = run(module.params, backend, **kwargs)
     except NetkitError as err:

@@ -235,7 +235,7 @@ def main():
     except NetkitError as err:
         details = dict(err.details)
         details.setdefault("actions", [])
-        module.fail_json(msg=str(err), commands=[" ".join(c) for c in io.commands], **details)
+        module.fail_json(msg=str(err), commands=[" ".join(c) for c in io.all_commands()], **details)
     finally:
         io.close()
     if not module._diff:
