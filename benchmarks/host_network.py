@@ -34,6 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 LAB = ROOT / "tests/lab/lab"
 VENV = Path(os.environ.get("VMNET_VENV", ROOT / ".venv"))
+
+
 class Node:
     def __init__(self, name):
         out = subprocess.run([str(LAB), "up", "--name", name], capture_output=True, text=True, check=True)

@@ -57,8 +57,8 @@ def node(lab_node_netkit):
 
 
 def newlink(node, name, qfrom, qto, rxq, lower=None, pairing=1):
-    out = node.sh("python3 -c %s %s %s %d %d %d %d" % (shlex.quote(RAW_NEWLINK), name, lower or node.nic,
-                                                      qfrom, qto, rxq, pairing))
+    argv = (shlex.quote(RAW_NEWLINK), name, lower or node.nic, qfrom, qto, rxq, pairing)
+    out = node.sh("python3 -c %s %s %s %d %d %d %d" % argv)
     return json.loads(out)
 
 

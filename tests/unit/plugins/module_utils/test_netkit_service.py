@@ -233,7 +233,7 @@ def test_kernel_with_leasing_and_lowerdev_binds_in_one_request():
 
 def test_binding_lease_on_a_lowerdev_kernel_leases_and_a_device_bound_either_way_is_kept():
     k = FakeKernel(btf=PATCHED_73, leasing=True)
-    lease = dict(VM1, lower=dict(VM1["lower"], binding="lease"))
+    lease = {**VM1, "lower": dict(VM1["lower"], binding="lease")}
     r = svc.run_link(params(**lease), k)
     assert "lowerdev" not in k.calls[0][1] and [c[0] for c in k.calls] == ["create", "lease", "lease", "setlink"]
     assert r["binding"] == "lease" and r["queues"] == [1, 2]
@@ -245,14 +245,14 @@ def test_binding_lease_on_a_lowerdev_kernel_leases_and_a_device_bound_either_way
 
 def test_a_binding_the_kernel_lacks_is_named():
     with pytest.raises(UnsupportedError) as err:
-        svc.run_link(params(**dict(VM1, lower=dict(VM1["lower"], binding="lowerdev"))), FakeKernel())
+        svc.run_link(params(**{**VM1, "lower": dict(VM1["lower"], binding="lowerdev")}), FakeKernel())
     assert str(err.value).startswith("lower.binding: lowerdev needs a kernel carrying the netkit LOWERDEV patch")
     with pytest.raises(UnsupportedError) as err:
-        svc.run_link(params(**dict(LOWER, lower=dict(LOWER["lower"], binding="lease"))),
+        svc.run_link(params(**{**LOWER, "lower": dict(LOWER["lower"], binding="lease")}),
                      FakeKernel(btf=PATCHED, leasing=False))
     assert str(err.value).startswith("lower.binding: lease needs Linux 7.1")
     with pytest.raises(ValidationError) as err:
-        svc.run_link(params(**dict(VM1, lower=dict(VM1["lower"], binding="fast"))), FakeKernel())
+        svc.run_link(params(**{**VM1, "lower": dict(VM1["lower"], binding="fast")}), FakeKernel())
     assert err.value.option == "lower.binding" and "allowed: auto, lease, lowerdev" in str(err.value)
 
 
