@@ -3,8 +3,10 @@
 """A small generic-netlink client for the kernel's ``ethtool`` family (stdlib only).
 
 Used for what only netlink offers in one call: the RSS_GET *dump* of every RSS
-context of a device (kernel 6.12+), and CHANNELS_GET.  Message building and parsing
-are pure functions (tested without a kernel); ``EthtoolGenl`` owns the socket.
+context of a device (kernel 6.12+), CHANNELS_GET, and RSS writes where the kernel
+has them (RSS_SET, RSS_CREATE_ACT whose reply carries the new context's id, and
+RSS_DELETE_ACT: Linux 6.17+).  Message building and parsing are pure functions
+(tested without a kernel); ``EthtoolGenl`` owns the socket.
 Whether the running kernel can dump RSS contexts is read from the family's list of
 operations (RSS_GET with the dump capability), never guessed from a version number.
 """
@@ -14,12 +16,15 @@ from __future__ import annotations
 import struct
 
 from ansible_collections.vmnet.netkit.plugins.module_utils.netlink import (
-    GenlFamily, NetlinkError, attr_map, nla_nest, nla_str, u32)
+    GenlFamily, NetlinkError, attr_map, nla, nla_nest, nla_str, u32)
 from ansible_collections.vmnet.netkit.plugins.module_utils.nic_model import hfunc_name, key_from_bytes
 
 ETHTOOL_GENL_VERSION = 1
 ETHTOOL_MSG_CHANNELS_GET = 17
 ETHTOOL_MSG_RSS_GET = 38
+ETHTOOL_MSG_RSS_SET = 48
+ETHTOOL_MSG_RSS_CREATE_ACT = 49
+ETHTOOL_MSG_RSS_DELETE_ACT = 50
 ETHTOOL_A_HEADER_DEV_INDEX = 1
 ETHTOOL_A_HEADER_DEV_NAME = 2
 ETHTOOL_A_CHANNELS = {"rx_max": 2, "tx_max": 3, "other_max": 4, "combined_max": 5,
@@ -53,6 +58,22 @@ def parse_rss_reply(payload):
     }
 
 
+def build_rss_write(device, context=None, table=None, hfunc=None, key=None):
+    """Attributes of RSS_SET / RSS_CREATE_ACT / RSS_DELETE_ACT. ``table``: the whole indirection
+    table (an empty list resets the default table to the driver's spread); ``hfunc``: the kernel's
+    hash function bit; ``key``: bytes."""
+    attrs = [nla_nest(ETHTOOL_A_RSS_HEADER, nla_str(ETHTOOL_A_HEADER_DEV_NAME, device))]
+    if context:
+        attrs.append(nla(ETHTOOL_A_RSS_CONTEXT, struct.pack("=I", context)))
+    if hfunc:
+        attrs.append(nla(ETHTOOL_A_RSS_HFUNC, struct.pack("=I", hfunc)))
+    if table is not None:
+        attrs.append(nla(ETHTOOL_A_RSS_INDIR, struct.pack("=%dI" % len(table), *table)))
+    if key:
+        attrs.append(nla(ETHTOOL_A_RSS_HKEY, bytes(key)))
+    return attrs
+
+
 def parse_channels_reply(payload):
     a = attr_map(payload)
     vals = dict((k, u32(a[v]) if v in a else 0) for k, v in ETHTOOL_A_CHANNELS.items())
@@ -83,6 +104,28 @@ class EthtoolGenl(GenlFamily):
             if r["device"] in (None, device):
                 out.append(r)
         return out
+
+    def rss_write_supported(self):
+        """RSS_SET, RSS_CREATE_ACT and RSS_DELETE_ACT offered (Linux 6.17+)."""
+        return all(self.can(cmd) for cmd in (ETHTOOL_MSG_RSS_SET, ETHTOOL_MSG_RSS_CREATE_ACT,
+                                             ETHTOOL_MSG_RSS_DELETE_ACT))
+
+    def rss_set(self, device, context=0, table=None, hfunc=None, key=None):
+        self.call(ETHTOOL_MSG_RSS_SET, build_rss_write(device, context, table, hfunc, key),
+                  version=ETHTOOL_GENL_VERSION)
+
+    def rss_create(self, device, table=None, hfunc=None, key=None):
+        """Create an RSS context; -> the id the kernel gave it (from the reply, nothing parsed from text)."""
+        replies = self.call(ETHTOOL_MSG_RSS_CREATE_ACT, build_rss_write(device, None, table, hfunc, key),
+                            version=ETHTOOL_GENL_VERSION)
+        for payload in replies:
+            ctx = parse_rss_reply(payload)["context"]
+            if ctx:
+                return ctx
+        raise NetlinkError(61, "RSS_CREATE_ACT gave no context id")
+
+    def rss_delete(self, device, context):
+        self.call(ETHTOOL_MSG_RSS_DELETE_ACT, build_rss_write(device, context), version=ETHTOOL_GENL_VERSION)
 
     def channels(self, device):
         if not self.can(ETHTOOL_MSG_CHANNELS_GET):

@@ -6,9 +6,12 @@ Reading uses kernel interfaces and no process: SIOCETHTOOL for channels, RX ring
 the ntuple feature, the default RSS table and every ntuple rule; the ethtool netlink
 RSS_GET dump (kernel 6.12+) for every RSS context, or one GRSSH ioctl per candidate
 context id on older kernels.  If an ioctl fails for a reason other than "not
-supported", the part is read from ethtool's text output instead.  Every change is
-made with the ethtool command (argv lists, never a shell).  Unit tests replace this
-class with a fake that keeps the same interface.
+supported", the part is read from ethtool's text output instead.  RSS tables and
+contexts are written over ethtool netlink where the kernel offers RSS_SET,
+RSS_CREATE_ACT and RSS_DELETE_ACT (6.17+); every other change (channels, ntuple
+features and rules, and RSS on older kernels) is made with the ethtool command
+(argv lists, never a shell).  Unit tests replace this class with a fake that keeps
+the same interface.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from ansible_collections.vmnet.netkit.plugins.module_utils.errors import KernelE
 from ansible_collections.vmnet.netkit.plugins.module_utils.ethtool_genl import EthtoolGenl
 from ansible_collections.vmnet.netkit.plugins.module_utils.ethtool_ioctl import EthtoolIoctl
 from ansible_collections.vmnet.netkit.plugins.module_utils.netdev_genl import NetdevGenl
-from ansible_collections.vmnet.netkit.plugins.module_utils.nic_model import empty_state
+from ansible_collections.vmnet.netkit.plugins.module_utils.nic_model import empty_state, hfunc_mask, spec_table
 
 # Context ids probed with GRSSH when the kernel cannot dump contexts (before 6.12).
 PROBE_CONTEXT_IDS = 64
@@ -32,6 +35,7 @@ PROBE_CONTEXT_IDS = 64
 UNUSED_CONTEXT_ID = 0xfffffffe
 NOT_SUPPORTED = (errno.EOPNOTSUPP, errno.ENOTSUP if hasattr(errno, "ENOTSUP") else errno.EOPNOTSUPP)
 ABSENT = (errno.ENOENT, errno.EINVAL, errno.ERANGE)
+RSS_OPS = ("default_set", "default_reset", "context_create", "context_update", "context_delete")
 
 
 def _default_run(argv):
@@ -50,6 +54,7 @@ class NicKernel(object):
         self.reader = reader or os.environ.get("VMNET_NETKIT_NIC_READER", "kernel")
         self._ioctl = EthtoolIoctl()
         self._genl = EthtoolGenl()
+        self._rss_netlink = None
         self.commands = []
 
     # ------------------------------------------------------------ helpers
@@ -283,8 +288,43 @@ class NicKernel(object):
         st["rules_supported"] = True
 
     # ------------------------------------------------------------ write
+    def rss_over_netlink(self):
+        """RSS writes go over ethtool netlink where the kernel offers them (6.17+): no process, and the
+        new context's id comes back in the reply. The ethtool command serves older kernels."""
+        if self._rss_netlink is None:
+            try:
+                self._rss_netlink = self.reader != "text" and self._genl.rss_write_supported()
+            except OSError:
+                self._rss_netlink = False
+        return self._rss_netlink
+
+    def _apply_rss_netlink(self, device, action):
+        op = action["op"]
+        try:
+            if op == "context_delete":
+                self._genl.rss_delete(device, action["id"])
+                return {}
+            if op == "default_reset":
+                self._genl.rss_set(device, 0, table=[])
+                return {}
+            spec = action["spec"]
+            table = None
+            if spec.get("equal") or spec.get("weights"):
+                table = spec_table(spec, self._ioctl.rxfh(device, 0)["indir_size"])
+            hfunc = hfunc_mask(spec["hfunc"]) if spec.get("hfunc") else None
+            key = bytes(bytearray(int(x, 16) for x in spec["key"].split(":"))) if spec.get("key") else None
+            if op == "context_create":
+                return {"id": self._genl.rss_create(device, table, hfunc, key)}
+            self._genl.rss_set(device, action["id"] if op == "context_update" else 0, table, hfunc, key)
+            return {}
+        except OSError as err:
+            raise KernelError("ethtool netlink %s on %s failed: %s" % (op, device, err),
+                              command=action["argv"], errno=err.errno, stderr=str(err))
+
     def apply(self, device, action):
         """Run one planned action; -> ``{"id": new context id}`` / ``{"loc": rule location}`` / ``{}``."""
+        if action["op"] in RSS_OPS and self.rss_over_netlink():
+            return self._apply_rss_netlink(device, action)
         argv = list(action["argv"])
         argv[0] = self.ethtool()
         _rc, out, _err = self.run(argv)

@@ -68,3 +68,25 @@ def test_parse_messages_split():
     m1 = struct.pack("=IHHII", 20, 21, 2, 1, 0) + b"abcd"
     m2 = struct.pack("=IHHII", 20, n.NLMSG_DONE, 2, 1, 0) + struct.pack("=i", 0)
     assert [t for t, _f, _s, _p in n.parse_messages(m1 + m2)] == [21, n.NLMSG_DONE]
+
+
+def test_rss_write_messages():
+    attrs = g.build_rss_write("eth0", context=3, table=[14, 15], hfunc=1, key=b"\x6d\x5a")
+    m = n.attr_map(b"".join(attrs))
+    assert n.attr_map(m[g.ETHTOOL_A_RSS_HEADER]) == {g.ETHTOOL_A_HEADER_DEV_NAME: b"eth0\0"}
+    assert n.u32(m[g.ETHTOOL_A_RSS_CONTEXT]) == 3 and n.u32(m[g.ETHTOOL_A_RSS_HFUNC]) == 1
+    assert struct.unpack("=2I", m[g.ETHTOOL_A_RSS_INDIR]) == (14, 15) and m[g.ETHTOOL_A_RSS_HKEY] == b"\x6d\x5a"
+    # the default table's reset is an empty INDIR; a create names no context
+    reset = n.attr_map(b"".join(g.build_rss_write("eth0", 0, table=[])))
+    assert reset[g.ETHTOOL_A_RSS_INDIR] == b"" and g.ETHTOOL_A_RSS_CONTEXT not in reset
+    assert sorted(n.attr_map(b"".join(g.build_rss_write("eth0")))) == [g.ETHTOOL_A_RSS_HEADER]
+
+
+def test_rss_write_capability_needs_all_three_ops():
+    c = g.EthtoolGenl()
+    c.family, c.ops = n.parse_family(_family_payload())
+    assert not c.rss_write_supported()
+    c.ops.update({48: 0x0a, 49: 0x0a})
+    assert not c.rss_write_supported()
+    c.ops[50] = 0x0a
+    assert c.rss_write_supported()

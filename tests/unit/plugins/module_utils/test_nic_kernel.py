@@ -9,6 +9,7 @@ import pytest
 
 from ansible_collections.vmnet.netkit.plugins.module_utils import nic_kernel
 from ansible_collections.vmnet.netkit.plugins.module_utils.errors import KernelError
+from ansible_collections.vmnet.netkit.plugins.module_utils.netlink import NetlinkError
 from ansible_collections.vmnet.netkit.plugins.module_utils.nic_diff import action
 
 FIX = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "ethtool")
@@ -220,3 +221,54 @@ def test_kernel_reader_no_contexts(monkeypatch):
     st = k.read("eth0")
     assert st["contexts_supported"] is False and st["contexts"] == {} and st["rss"]["indir_size"] == 128
     assert run.calls == []
+
+
+class WritingGenl(KernelGenl):
+    """RSS writes as a 6.17+ kernel offers them, recorded."""
+
+    def __init__(self, fail=None):
+        KernelGenl.__init__(self, True)
+        self.writes = []
+        self.fail = fail
+
+    def rss_write_supported(self):
+        return True
+
+    def rss_create(self, dev, table=None, hfunc=None, key=None):
+        self.writes.append(("create", dev, table, hfunc, key))
+        if self.fail:
+            raise NetlinkError(16, "Device or resource busy", "no context slot left")
+        return 4
+
+    def rss_set(self, dev, context=0, table=None, hfunc=None, key=None):
+        self.writes.append(("set", dev, context, table, hfunc, key))
+
+    def rss_delete(self, dev, context):
+        self.writes.append(("delete", dev, context))
+
+
+def test_rss_writes_go_over_netlink_and_start_no_process(monkeypatch):
+    k, run = _kernel_reader(monkeypatch, dump=True)
+    k._genl = WritingGenl()
+    create = action("context_create", ["ethtool", "-X", "eth0", "context", "new", "start", "14", "equal", "2"], "c",
+                    spec={"start": 14, "equal": 2, "hfunc": "xor", "key": "6d:5a"}, id=None)
+    assert k.apply("eth0", create) == {"id": 4}   # the id from the reply, no text parsed
+    assert k._genl.writes[-1] == ("create", "eth0", [14, 15] * 64, 2, b"\x6d\x5a")
+    k.apply("eth0", action("context_update", ["ethtool"], "u", spec={"start": 13, "equal": 1}, id=4))
+    assert k._genl.writes[-1] == ("set", "eth0", 4, [13] * 128, None, None)
+    k.apply("eth0", action("default_set", ["ethtool"], "d", spec={"start": 0, "equal": 8}))
+    assert k._genl.writes[-1] == ("set", "eth0", 0, list(range(8)) * 16, None, None)
+    k.apply("eth0", action("default_reset", ["ethtool"], "r", spec={"reset": True}))
+    assert k._genl.writes[-1] == ("set", "eth0", 0, [], None, None)
+    k.apply("eth0", action("context_delete", ["ethtool"], "x", id=4))
+    assert k._genl.writes[-1] == ("delete", "eth0", 4)
+    assert run.calls == [] and k.commands == []
+
+
+def test_rss_write_failure_names_the_request(monkeypatch):
+    k, _run = _kernel_reader(monkeypatch, dump=True)
+    k._genl = WritingGenl(fail=True)
+    with pytest.raises(KernelError) as e:
+        k.apply("eth0", action("context_create", ["ethtool", "-X"], "c", spec={"start": 14, "equal": 2}, id=None))
+    assert "ethtool netlink context_create on eth0 failed" in str(e.value) and "busy" in str(e.value).lower()
+    assert e.value.errno == 16
