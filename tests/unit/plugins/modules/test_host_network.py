@@ -1,0 +1,123 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""host_network through its argument spec: bad input is refused with the option named and what is
+allowed, nothing on the (fake) host changes, and a good plan converges then changes nothing."""
+
+from __future__ import annotations
+
+import copy
+import os
+
+import pytest
+from module_runner import run_module
+from netkit_fake import FakeKernel
+from nic_fake import FakeNic, use_fake
+
+from ansible_collections.vmnet.netkit.plugins.module_utils import host_engine, slice_plan
+from ansible_collections.vmnet.netkit.plugins.modules import host_network
+
+VMS = [{"name": "vm1", "queues": 1, "addresses": ["10.0.0.2"]}, {"name": "vm2", "queues": 2}]
+
+
+def good_plan():
+    return slice_plan.plan(copy.deepcopy(VMS), "eth0", 16, 8, subnets=["10.0.0.0/24"])
+
+
+@pytest.fixture()
+def host(monkeypatch, tmp_path):
+    nic = use_fake(monkeypatch, tmp_path / "state", FakeNic(device="eth0", combined=16))
+    kernel = FakeKernel()
+    commands = []
+
+    dirs = dict((k, str(tmp_path / k)) for k in ("state_dir", "qemu_dir", "lib_dir", "bpf_dir", "unit_dir"))
+
+    def effects(argv):
+        commands.append(argv)
+        if argv[1:3] == ["prog", "load"]:
+            for name in ("prog", "xsks"):
+                open(os.path.join(argv[-1], name), "w").close()
+        if argv[:2] == ["systemctl", "enable"]:
+            wants = os.path.join(dirs["unit_dir"], "multi-user.target.wants")
+            os.makedirs(wants, exist_ok=True)
+            os.symlink(os.path.join(dirs["unit_dir"], argv[2]), os.path.join(wants, argv[2]))
+        return 0, "", ""
+
+    base = host_engine.HostIO
+
+    class IO(base):
+        def __init__(self, run=None):
+            base.__init__(self, nic=nic, netkit=kernel, run=effects, which=lambda tool: "/usr/sbin/" + tool)
+
+        def xdp(self, device):
+            return {"mode": "driver", "prog_id": 1} if any("xdp" in c for c in commands) else None
+
+    monkeypatch.setattr(host_engine, "HostIO", IO)
+    return {"nic": nic, "kernel": kernel, "commands": commands, "dirs": dirs, "root": tmp_path}
+
+
+def snapshot(host):
+    files = sorted(os.path.join(b, n) for b, _d, names in os.walk(str(host["root"])) for n in names)
+    return (copy.deepcopy(host["nic"].contexts), copy.deepcopy(host["nic"].rules),
+            copy.deepcopy(host["nic"].channels), sorted(host["kernel"].links), dict(host["kernel"].leases),
+            list(host["commands"]), files)
+
+
+def test_a_good_plan_converges_then_changes_nothing(host):
+    args = dict(host["dirs"], plan=good_plan())
+    first = run_module(host_network, args)
+    assert first["changed"] and first["vms"]["vm2"]["queues"] == [1, 2] and first["vms"]["vm2"]["binding"] == "lease"
+    again = run_module(host_network, args)
+    assert not again["changed"], again["actions"]
+    assert again["commands"] == [] and again["actions"] == []
+
+
+def _plan(**change):
+    p = good_plan()
+    for path, value in change.items():
+        target = p
+        keys = path.split("__")
+        for k in keys[:-1]:
+            target = target[k]
+        if value is DELETE:
+            del target[keys[-1]]
+        else:
+            target[keys[-1]] = value
+    return p
+
+
+DELETE = object()
+
+BAD = [
+    # (module arguments besides the directories, option named in the message, text)
+    ({}, "state is present but all of the following are missing: plan", None),
+    ({"plan": {}}, "plan", "slice_plan"),
+    ({"plan": {"device": "eth0"}}, "plan", "lacks channels"),
+    ({"plan": _plan(device="eth0 x")}, "plan.device", "not a valid interface name"),
+    ({"plan": _plan(device="a-very-long-nic-name")}, "plan.device", "1 to 15 characters"),
+    ({"plan": _plan(vms=["vm1"])}, "plan.vms", "map VM names"),
+    ({"plan": _plan(vms__vm1__netkit=DELETE)}, "plan.vms.vm1", "no netkit"),
+    ({"plan": _plan(vms__vm1__netkit__name="nk/vm1")}, "plan.vms.vm1.netkit.name", "not a valid interface name"),
+    ({"plan": good_plan(), "state": "running"}, "state", "present, absent, gathered"),
+    ({"plan": good_plan(), "binding": "fast"}, "binding", "auto, lease, lowerdev"),
+    ({"plan": good_plan(), "xdp_mode": "turbo"}, "xdp_mode", "native, skb"),
+    ({"plan": good_plan(), "lock_timeout": -1}, "lock_timeout", "0 or more"),
+    ({"plan": good_plan(), "device_timeout": -5}, "device_timeout", "0 or more"),
+    ({"plan": good_plan(), "persistent": "maybe"}, "persistent", "bool"),
+]
+
+
+@pytest.mark.parametrize("args, option, text", BAD)
+def test_bad_input_is_refused_before_anything_changes(host, args, option, text):
+    before = snapshot(host)
+    r = run_module(host_network, dict(host["dirs"], **args), expect_failure=True)
+    assert r["failed"] and not r.get("changed")
+    assert option in r["msg"], r["msg"]
+    assert text is None or text in r["msg"], r["msg"]
+    assert snapshot(host) == before
+
+
+def test_a_plan_that_needs_more_queues_than_the_nic_has_is_refused_by_the_nic_step(host):
+    host["nic"].channels["max"]["combined"] = 8
+    before = snapshot(host)
+    r = run_module(host_network, dict(host["dirs"], plan=good_plan()), expect_failure=True)
+    assert r["msg"].startswith("NIC eth0 (channels): ") and r["actions"] == []
+    assert snapshot(host)[:5] == before[:5]
