@@ -247,7 +247,10 @@ def run_contexts(params, backend, check_mode=False, diff=False):
             taken.add(cid)
         _update_record(new_record, params, names, actions, after_state, mode)
         store.put_device(dev, new_record)
-        store.save()
+        try:
+            store.save()
+        except KernelError as err:
+            _forget_created(backend, dev, actions, names, err)
         leftover = nic_diff.plan_contexts(after_state, new_record, params)["actions"]
         if leftover:
             raise _readback_error("the RSS configuration of %s" % dev, leftover)
@@ -257,6 +260,24 @@ def run_contexts(params, backend, check_mode=False, diff=False):
     if diff:
         result["diff"] = {"before": before, "after": after}
     return result
+
+
+def _forget_created(backend, dev, actions, names, err):
+    """The record could not be written: delete the contexts this run created (nothing else would
+    know their ids, so a re-run would make new ones beside them), then fail with the reason."""
+    undone = []
+    for act in actions:
+        cid = names.get(act.get("name")) if act["op"] == "context_create" else None
+        if cid:
+            try:
+                backend.apply(dev, nic_diff.action("context_delete", nic_diff.et.rxfh_context_delete_argv(
+                    nic_diff.ETHTOOL, dev, cid), "delete RSS context %d" % cid, device=dev, id=cid))
+                undone.append(cid)
+            except KernelError:
+                pass
+    raise KernelError("%s%s" % (err, "; the RSS context(s) %s created by this run were deleted again, so a re-run "
+                                "starts clean" % ", ".join(str(c) for c in undone) if undone else ""),
+                      errno=err.errno)
 
 
 def _update_record(record, params, names, actions, state, mode):

@@ -166,3 +166,20 @@ def test_too_many_contexts_learned(monkeypatch, tmp_path):
     n = len(nic.applied)
     r = run_module(rss_contexts, p, expect_failure=True)
     assert "at most 1" in r["msg"] and len(nic.applied) == n
+
+
+def test_a_record_that_cannot_be_written_undoes_the_new_contexts(nic, tmp_path, monkeypatch):
+    from ansible_collections.vmnet.netkit.plugins.module_utils import host_files
+    from ansible_collections.vmnet.netkit.plugins.module_utils.errors import KernelError
+
+    def full(path, data, mode=0o644, dir_mode=0o755):
+        raise KernelError("cannot write %s: No space left on device (the old file, if any, is unchanged)" % path,
+                          errno=28)
+    monkeypatch.setattr(host_files, "atomic_write", full)
+    r = run_module(rss_contexts, SEED, expect_failure=True)
+    assert "No space left on device" in r["msg"] and "nic-slices.json" in r["msg"]
+    assert "RSS context(s) 1 created by this run were deleted again" in r["msg"]
+    assert nic.contexts == {} and not (tmp_path / "nic-slices.json").exists()
+    monkeypatch.undo()
+    use_fake(monkeypatch, tmp_path, nic)
+    assert run_module(rss_contexts, SEED)["contexts"] == {"vm1": 1}

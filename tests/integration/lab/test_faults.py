@@ -1,0 +1,90 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What happens when things go wrong, on the lab node: two runs at once are serialized by the
+host's lock (a run that cannot get it in time gives up, names the holder and changes nothing), and a
+full disk under the state directory fails the run with the file named while the records stay whole;
+the next run converges."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from lab_play import recap_changed, run_playbook
+from test_provision import WITH_VM7, snapshot
+
+STATE = "/var/lib/vmnet-netkit"
+
+
+@pytest.fixture(scope="module")
+def lab(lab_node):
+    rc, out = run_playbook(lab_node, "teardown.yml")
+    assert rc == 0, out[-4000:]
+    rc, out = run_playbook(lab_node, "provision.yml")
+    assert rc == 0, out[-4000:]
+    yield lab_node
+    lab_node.ssh("umount %s 2>/dev/null; pkill -f 'flock %s/lock' ; true" % (STATE, STATE))
+    run_playbook(lab_node, "teardown.yml")
+
+
+def test_a_run_that_cannot_get_the_lock_gives_up_and_changes_nothing(lab):
+    # another run holds the lock (here: a shell holding it for a while)
+    lab.sh("nohup flock %s/lock sleep 600 >/dev/null 2>&1 & sleep 1" % STATE)
+    try:
+        before = snapshot(lab)
+        rc, out = run_playbook(lab, "provision.yml", dict(WITH_VM7, vmnet_lock_timeout=3))
+        assert rc != 0
+        assert "another vmnet.netkit run on this host" in out and "%s/lock for 3 s" % STATE in out, out[-3000:]
+        assert "nothing was changed" in out
+        assert snapshot(lab) == before
+    finally:
+        lab.sh("pkill -f 'flock %s/lock'; true" % STATE)
+
+
+def contexts(node):
+    """The RSS context ids the NIC has, as ethtool shows them."""
+    return [c for c in range(1, 17) if node.ssh("ethtool -x %s context %d" % (node.nic, c)).returncode == 0]
+
+
+def test_two_runs_at_once_are_serialized(lab):
+    results = []
+
+    def play():
+        results.append(run_playbook(lab, "provision.yml", WITH_VM7))
+    threads = [threading.Thread(target=play) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [rc for rc, _out in results] == [0, 0], [out[-2000:] for _rc, out in results]
+    # one of them made the change, the other found nothing left to do
+    assert sorted(recap_changed(out) for _rc, out in results) == [0, 1]
+    assert len(contexts(lab)) == 7
+    rc, out = run_playbook(lab, "verify.yml", WITH_VM7)
+    assert rc == 0 and "7 VMs as planned, no drift" in out, out[-3000:]
+    assert len(contexts(lab)) == 7
+
+
+def test_a_full_disk_names_the_file_and_leaves_the_records_whole(lab):
+    ok_rc, _out = run_playbook(lab, "provision.yml")  # back to six VMs
+    assert ok_rc == 0
+    records = lab.sh("sha256sum %s/*.json" % STATE)
+    # the state directory on a file system with no room left
+    lab.sh("mkdir -p /run/full && cp -a %s/. /run/full/ && mount -t tmpfs -o size=256k tmpfs %s && "
+           "cp -a /run/full/. %s/ && (dd if=/dev/zero of=%s/filler bs=4k 2>/dev/null; true)"
+           % (STATE, STATE, STATE, STATE))
+    try:
+        rc, out = run_playbook(lab, "provision.yml", WITH_VM7)
+        assert rc != 0
+        assert "No space left on device" in out and "cannot write %s/" % STATE in out, out[-3000:]
+        assert "(the old file, if any, is unchanged)" in out
+        assert lab.sh("sha256sum %s/*.json" % STATE) == records
+        # the context made for vm7 before the record failed is gone again: nothing unnamed is left
+        assert len(contexts(lab)) == 6
+    finally:
+        lab.sh("umount %s" % STATE)
+    # room again: the next run converges
+    rc, out = run_playbook(lab, "provision.yml", WITH_VM7)
+    assert rc == 0, out[-3000:]
+    rc, out = run_playbook(lab, "verify.yml", WITH_VM7)
+    assert rc == 0 and "7 VMs as planned, no drift" in out, out[-3000:]
+    assert len(contexts(lab)) == 7
