@@ -317,13 +317,21 @@ class _Lock(object):
                                       "(lock_timeout); nothing was changed, run again when it has finished"
                                       % (holder, self.path, self.timeout))
                 time.sleep(0.2)
-        os.ftruncate(self.fd, 0)
-        os.pwrite(self.fd, ("%d\n" % os.getpid()).encode(), 0)
+        try:
+            # who holds it, for the message of a run that gives up (best effort: a full disk must not
+            # stop the run here, the writes that matter report it with the file named)
+            os.ftruncate(self.fd, 0)
+            os.pwrite(self.fd, ("%d\n" % os.getpid()).encode(), 0)
+        except OSError:
+            pass
         return self
 
     def __exit__(self, *exc):
         if self.fd is not None:
-            os.ftruncate(self.fd, 0)
+            try:
+                os.ftruncate(self.fd, 0)
+            except OSError:
+                pass
             os.close(self.fd)
         return False
 
