@@ -52,7 +52,7 @@ def test_two_runs_at_once_are_serialized(lab):
 
     def play():
         results.append(run_playbook(lab, "provision.yml", WITH_VM7))
-    threads = [threading.Thread(target=play) for _ in range(2)]
+    threads = [threading.Thread(target=play) for _n in range(2)]
     for t in threads:
         t.start()
     for t in threads:
