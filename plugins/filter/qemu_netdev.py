@@ -58,10 +58,10 @@ _value:
 """
 
 import shlex
-from xml.sax.saxutils import quoteattr
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.vmnet.netkit.plugins.module_utils.errors import ValidationError
+from ansible_collections.vmnet.netkit.plugins.module_utils.slice_plan import qemu_libvirt
 from ansible_collections.vmnet.netkit.plugins.module_utils.slice_plan import qemu_netdev as render
 
 
@@ -75,8 +75,7 @@ def qemu_netdev(vm, map_path=None, mode="native", force_copy=False, device_model
     if output == "string":
         return " ".join(shlex.quote(a) for a in argv)
     if output == "libvirt":
-        lines = ["<qemu:commandline>"] + ["  <qemu:arg value=%s/>" % quoteattr(a) for a in argv]
-        return "\n".join(lines + ["</qemu:commandline>"])
+        return qemu_libvirt(argv)
     raise AnsibleFilterError("qemu_netdev: output must be argv, string or libvirt, not %r" % (output,))
 
 

@@ -38,7 +38,7 @@ from ansible_collections.vmnet.netkit.plugins.module_utils import xdp_program
 from ansible_collections.vmnet.netkit.plugins.module_utils.errors import (
     KernelError, NetkitError, UnsupportedError, ValidationError)
 from ansible_collections.vmnet.netkit.plugins.module_utils.nic_model import rx_queue_count
-from ansible_collections.vmnet.netkit.plugins.module_utils.slice_plan import qemu_netdev
+from ansible_collections.vmnet.netkit.plugins.module_utils.slice_plan import qemu_libvirt, qemu_netdev
 
 PACKAGE = "ansible_collections.vmnet.netkit.plugins.module_utils"
 UNIT = "vmnet-netkit-reapply.service"
@@ -237,7 +237,6 @@ class _Planned(object):
 
     def __init__(self, io):
         self.io = io
-        self.commands = io.commands
         self.nic = PlannedNic(io.nic)
         self.netkit = PlannedNetkit(io.netkit, self.nic)
 
@@ -496,8 +495,7 @@ def _qemu_files(opts, files, io, run):
     wanted = {}
     for name, argv in files.items():
         wanted[os.path.join(qdir, name + ".args")] = "".join("%s\n" % a for a in argv)
-        lines = ["<qemu:commandline>"] + ["  <qemu:arg value=%s/>" % _xml_attr(a) for a in argv]
-        wanted[os.path.join(qdir, name + ".xml")] = "\n".join(lines + ["</qemu:commandline>"]) + "\n"
+        wanted[os.path.join(qdir, name + ".xml")] = qemu_libvirt(argv) + "\n"
     for path, content in sorted(wanted.items()):
         _write(run, path, content, "qemu arguments")
     if os.path.isdir(qdir):
@@ -505,10 +503,6 @@ def _qemu_files(opts, files, io, run):
             path = os.path.join(qdir, entry)
             if entry.endswith((".args", ".xml")) and path not in wanted:
                 _remove(run, path, "qemu arguments of a VM that left")
-
-
-def _xml_attr(value):
-    return '"%s"' % value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
 # ---------------------------------------------------------------- boot-time re-apply

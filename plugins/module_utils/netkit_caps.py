@@ -96,7 +96,7 @@ def lower_mechanism(caps, binding=None):
     """How NIC queues are bound to a netkit device on this kernel: "lowerdev" (IFLA_NETKIT_LOWERDEV at
     creation: one atomic request, so ``auto`` prefers it), "leasing" (upstream queue-create, Linux 7.1+),
     or None when the kernel lacks the binding asked for. ``binding`` (auto, lease, lowerdev) defaults to
-    the one ``caps`` carries (``with_binding``), else auto."""
+    the one ``caps`` carries (``run_link`` puts the module's ``lower.binding`` there), else auto."""
     binding = binding or caps.get("binding") or "auto"
     if binding in ("auto", "lowerdev") and caps.get("lowerdev"):
         return "lowerdev"
@@ -110,6 +110,13 @@ def lowerdev_leases(caps):
     shown by queue-get, numbered 1..n after netkit's own queue 0. On the talk's prototype (no
     leasing) the device's queues 0..n-1 are the range itself."""
     return bool(caps.get("lowerdev") and caps.get("leasing"))
+
+
+def binds_as_leases(caps):
+    """Whether the binding in use makes ordinary leases (queue-create, or LOWERDEV built on leasing):
+    then the device must be single, needs 1 + n rx queues, and its queues are read back as leases."""
+    mechanism = lower_mechanism(caps)
+    return mechanism == "leasing" or mechanism == "lowerdev" and lowerdev_leases(caps)
 
 
 def binding_name(mechanism):

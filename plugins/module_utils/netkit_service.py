@@ -41,7 +41,7 @@ def check_ifname(option, name):
 
 def check_netns_name(option, name):
     # the name becomes a path under /run/netns: nothing that leaves that directory
-    if not name or "/" in name or name in (".", "..") or not NAME_RE.match(name):
+    if not name or name in (".", "..") or not NAME_RE.match(name):
         raise ValidationError(option, "%r is not a network namespace name (a file name under /run/netns: "
                               "no '/', ':' or whitespace, not '.' or '..')" % (name,), value=name)
 
@@ -219,7 +219,7 @@ def _validate_lower(params, want, caps, nic):
                               "that device is deleted" % (
                                   dev, "s" if len(taken) > 1 else "", ", ".join(str(q) for q in sorted(taken)),
                                   ", ".join(sorted(set(taken.values())))), value=lower["queues"])
-    leases = mechanism == "leasing" or netkit_caps.lowerdev_leases(caps)
+    leases = netkit_caps.binds_as_leases(caps)
     if leases and want.get("pairing") != "single":
         raise ValidationError("pairing", "lower with queue leasing needs pairing: single (AF_XDP works on the "
                               "leased queues of a single-mode device only)", value=want.get("pairing", "pair"),
@@ -256,8 +256,7 @@ def creation_spec(params, want, caps, nic_ifindex=None):
     mechanism = netkit_caps.lower_mechanism(caps) if lower else None
     if mechanism == "lowerdev":
         spec["lowerdev"] = {"ifindex": nic_ifindex, "from": lower["queues"][0], "to": lower["queues"][-1]}
-    if (mechanism == "leasing" or mechanism == "lowerdev" and netkit_caps.lowerdev_leases(caps)) \
-            and spec.get("numrxqueues") is None:
+    if lower and netkit_caps.binds_as_leases(caps) and spec.get("numrxqueues") is None:
         spec["numrxqueues"] = 1 + len(lower["queues"])
     return spec
 
@@ -294,8 +293,7 @@ def plan_link(params, want, cur, caps):
     if cur is None:
         return _create_actions(params, want, caps), None
     mechanism = netkit_caps.lower_mechanism(caps)
-    reads_leases = mechanism == "leasing" or netkit_caps.lowerdev_leases(caps)
-    if want.get("lower") and reads_leases and cur.get("leased") is None:
+    if want.get("lower") and netkit_caps.binds_as_leases(caps) and cur.get("leased") is None:
         dev = want["lower"]["device"]
         raise ValidationError("lower.device", "%s is down: the kernel reports queue leases only for devices that "
                               "are up, so the leases of %s cannot be checked; bring it up (ip link set %s up) and "

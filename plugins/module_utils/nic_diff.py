@@ -368,11 +368,15 @@ def plan_contexts(state, record, params):
                                   "them first (vmnet.netkit.ntuple_rules with state: deleted) or keep the context"
                                   % (cid, " %r" % owner if owner else "", dev,
                                      "; ".join(rule_text(r, nm) for r in users)))
-        del_actions.append(action("context_delete", et.rxfh_context_delete_argv(ETHTOOL, dev, cid),
-                                  "delete RSS context %d%s on %s" % (cid, " %r" % owner if owner else "", dev),
-                                  device=dev, name=owner, id=cid))
+        del_actions.append(context_delete_action(dev, cid, owner))
     actions = del_actions + actions
     return {"actions": actions, "names": names, "notes": notes, "record": record}
+
+
+def context_delete_action(dev, cid, owner=None):
+    return action("context_delete", et.rxfh_context_delete_argv(ETHTOOL, dev, cid),
+                  "delete RSS context %d%s on %s" % (cid, " %r" % owner if owner else "", dev),
+                  device=dev, name=owner, id=cid)
 
 
 def _default_action(dev, spec, state):

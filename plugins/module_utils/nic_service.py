@@ -270,8 +270,7 @@ def _forget_created(backend, dev, actions, names, err):
         cid = names.get(act.get("name")) if act["op"] == "context_create" else None
         if cid:
             try:
-                backend.apply(dev, nic_diff.action("context_delete", nic_diff.et.rxfh_context_delete_argv(
-                    nic_diff.ETHTOOL, dev, cid), "delete RSS context %d" % cid, device=dev, id=cid))
+                backend.apply(dev, nic_diff.context_delete_action(dev, cid, act.get("name")))
                 undone.append(cid)
             except KernelError:
                 pass

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
+from xml.sax.saxutils import quoteattr
 
 from ansible_collections.vmnet.netkit.plugins.module_utils.errors import ValidationError
 
@@ -260,3 +261,9 @@ def qemu_netdev(vm, map_path=None, mode="native", force_copy=False, device_model
     if q["queues"] > 1:
         device += ["mq=on", "vectors=%d" % (2 * q["queues"] + 2)]
     return ["-netdev", ",".join(netdev), "-device", ",".join(device)]
+
+
+def qemu_libvirt(argv):
+    """qemu arguments -> the libvirt ``<qemu:commandline>`` snippet that passes them."""
+    lines = ["<qemu:commandline>"] + ["  <qemu:arg value=%s/>" % quoteattr(a) for a in argv]
+    return "\n".join(lines + ["</qemu:commandline>"])
