@@ -12,6 +12,7 @@ The molecule scenario ``reboot`` (extensions/molecule) checks the reboot too, on
 from __future__ import annotations
 
 import json
+import re
 import shlex
 
 import pytest
@@ -161,9 +162,10 @@ def table_queues(ethtool_x):
     """The queues an `ethtool -x` indirection table names."""
     queues = set()
     for line in ethtool_x.splitlines():
-        head, _sep, rest = line.partition(":")
-        if head.strip().isdigit() and rest.strip():
-            queues |= set(int(q) for q in rest.split())
+        # "  8:      0     1 ..." rows only: a hash key row like "52:6b:8a:..." is not a table row
+        row = re.match(r"^\s*\d+:\s+(\d+(?:\s+\d+)*)\s*$", line)
+        if row:
+            queues |= set(int(q) for q in row.group(1).split())
     return queues
 
 
