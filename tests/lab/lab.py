@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The lab node: a Debian trixie guest in qemu (TCG) with netdevsim NICs.
 
-  lab up [--kernel 7|6.12|netkit] [--name NAME]  build the image (and kernel) if needed, boot, wait
-                                           for SSH, print the inventory's path
+  lab up [--kernel 7|6.12|netkit|disk] [--name NAME]  build the image (and kernel) if needed, boot,
+                                           wait for SSH, print the inventory's path
   lab ssh [--name NAME] -- CMD...          run a command on the node
   lab reboot [--name NAME]                 reboot the guest (same disk overlay)
   lab down [--name NAME]                   stop the node; nothing is left running
@@ -15,6 +15,11 @@ The image is cached outside the repository under $VMNET_LAB_CACHE (default
 kernel/netdevsim); a changed recipe builds a new one. The disk runs in
 snapshot mode: every `up` starts from the clean image, and a guest reboot
 keeps the changes until `down`.
+
+--kernel 7, 6.12 and netkit boot that kernel directly (qemu -kernel); --kernel disk boots the node
+from its disk through its own bootloader (SeaBIOS, then GRUB on the disk's MBR, then whatever
+kernel GRUB's configuration picks), the way a real host boots: installing a kernel package,
+grub-reboot and a reboot work on it as on hardware.
 
 Environment: VMNET_LAB_BOOT_TIMEOUT, VMNET_LAB_MEMORY, VMNET_LAB_KERNEL_ARGS,
 VMNET_LAB_BOOT_ATTEMPTS, VMNET_LAB_CACHE, VMNET_LAB_NAME (default name: lab), VMNET_LAB_MIRROR
@@ -42,7 +47,7 @@ RECIPE_DIRS = [REPO / "tests/lab/image", REPO / "kernel/netdevsim"]
 CACHE = Path(os.environ.get("VMNET_LAB_CACHE", Path.home() / ".cache/vmnet-netkit/lab"))
 # Debian's kernels in the image, and "netkit": the patched kernel kernel/build makes (IFLA_NETKIT_LOWERDEV,
 # netdevsim built in), booted from its build cache without an initrd
-KERNEL_SERIES = {"7": "7.", "6.12": "6.12.", "netkit": None}
+KERNEL_SERIES = {"7": "7.", "6.12": "6.12.", "netkit": None, "disk": None}
 # Seconds from qemu's start to SSH. Unset, it is 300 s or ten times the slowest of the last boots
 # measured on this machine, whichever is more: a slow or busy host gets the time it needs.
 BOOT_TIMEOUT_FLOOR = 300
@@ -116,7 +121,7 @@ def image_dir() -> Path:
 def build_image() -> Path:
     """Return the cached image directory, building it first if it is missing."""
     target = image_dir()
-    if (target / "disk.raw").exists() and (target / "kernels.txt").exists():
+    if (target / "disk.raw").exists() and (target / "bootloader").exists():
         return target
     if os.geteuid() != 0:
         raise LabError("building the lab image needs root (debootstrap and chroot); run once as root")
@@ -126,7 +131,7 @@ def build_image() -> Path:
     CACHE.mkdir(parents=True, exist_ok=True)
     with open(CACHE / "build.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if (target / "disk.raw").exists():
+        if (target / "disk.raw").exists() and (target / "bootloader").exists():
             return target
         target.mkdir(parents=True, exist_ok=True)
         say(f"building the lab image in {target} (a few minutes, once per recipe)")
@@ -135,10 +140,40 @@ def build_image() -> Path:
         if result.returncode != 0:
             shutil.rmtree(target, ignore_errors=True)
             raise LabError("the lab image build failed (its log is above)")
+        try:
+            install_bootloader(target)
+        except BaseException:
+            shutil.rmtree(target, ignore_errors=True)
+            raise
         (target / "build-seconds").write_text(f"{time.monotonic() - started:.0f}\n")
         say(f"image built in {time.monotonic() - started:.0f} s")
         prune_old_images(keep=target)
     return target
+
+
+def install_bootloader(image: Path) -> None:
+    """Boot the new image once (its 7.x kernel, directly) and let the node install GRUB on its own
+    disk: grub-install on /dev/vda and update-grub need the real device, which the image build's
+    chroot does not have. The disk is written, not a snapshot; the node powers off at the end."""
+    say("installing GRUB on the image's disk from the node itself (one boot)")
+    setup = Lab("image-setup")
+    release = next(k for k in (image / "kernels.txt").read_text().split() if k.startswith("7."))
+    started = time.monotonic()
+    setup.start(image, (image / f"vmlinuz-{release}", image / f"initrd.img-{release}"), snapshot=False)
+    try:
+        setup._wait_for_ssh(started)
+        # one string: ssh hands the remote shell its arguments joined by spaces
+        result = setup.ssh(["set -e; grub-install --target=i386-pc /dev/vda 2>&1; update-grub 2>&1; "
+                            "grub-editenv /boot/grub/grubenv create; test -s /boot/grub/i386-pc/core.img; sync"],
+                           timeout=600)
+        if result.returncode != 0:
+            raise LabError(f"installing GRUB on the lab image failed:\n{result.stdout}{result.stderr}")
+        setup.ssh(["systemctl", "poweroff"], timeout=30)
+        if not setup._gone_within(120):
+            raise LabError("the image-setup node did not power off")
+    finally:
+        setup.down()
+    (image / "bootloader").write_text("grub-pc\n")
 
 
 def prune_old_images(keep: Path) -> None:
@@ -209,27 +244,24 @@ class Lab:
             boot = build_netkit_kernel()
             release = (boot / "release").read_text().strip()
             vmlinuz, initrd = boot / f"vmlinuz-{release}", None
+        elif kernel == "disk":
+            release, vmlinuz, initrd = None, None, None
         else:
             kernels = (image / "kernels.txt").read_text().split()
             release = next((k for k in kernels if k.startswith(KERNEL_SERIES[kernel])), None)
             if release is None:
                 raise LabError(f"the lab image has no {kernel} kernel (it has {', '.join(kernels)})")
             vmlinuz, initrd = image / f"vmlinuz-{release}", image / f"initrd.img-{release}"
-        self.state.mkdir(parents=True, exist_ok=True)
-        key = self.state / "id_ed25519"
-        for old in (key, key.with_suffix(".pub")):
-            old.unlink(missing_ok=True)
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"vmnet-lab-{self.name}",
-                        "-f", str(key)], check=True)
-        pubkey = base64.b64encode((self.state / "id_ed25519.pub").read_bytes()).decode()
+        (self.state / "kernel-choice").parent.mkdir(parents=True, exist_ok=True)
         (self.state / "kernel-choice").write_text(kernel)
-        (self.state / "kernel").write_text(release)
         for attempt in range(1, BOOT_ATTEMPTS + 1):
             started = time.monotonic()
-            port = self._start_qemu(image, vmlinuz, initrd, pubkey)
+            port = self.start(image, (vmlinuz, initrd) if vmlinuz else None)
             try:
                 self._wait_for_ssh(started)
                 nics = self._wait_for_nics()
+                if release is None:
+                    release = self.ssh(["uname", "-r"], timeout=30).stdout.strip()
                 break
             except BaseException as err:
                 self._show_console()
@@ -240,19 +272,28 @@ class Lab:
                     raise LabError(f"{err} (on each of {BOOT_ATTEMPTS} boots, VMNET_LAB_BOOT_ATTEMPTS)") from None
                 say(f"{err}; booting again (attempt {attempt + 1} of {BOOT_ATTEMPTS})")
         booted = time.monotonic() - started
+        (self.state / "kernel").write_text(release)
         (self.state / "boot-seconds").write_text(f"{booted:.1f}\n")
         record_boot_seconds(booted)
         say(f"lab {self.name!r} up in {booted:.0f} s: kernel {release}, port {port}, NICs {nics}")
         self._write_inventory(port, release, nics)
         return self.inventory
 
-    def _start_qemu(self, image: Path, vmlinuz: Path, initrd: Path | None, pubkey: str) -> int:
-        """Start qemu on a free port (another process may take the port first: try again)."""
+    def start(self, image: Path, kernel: tuple[Path, Path | None] | None, snapshot: bool = True) -> int:
+        """Start qemu with a fresh SSH key on a free port (another process may take the port first: try
+        again); ``kernel`` is (vmlinuz, initrd) to boot directly, or None to boot from the disk."""
+        self.state.mkdir(parents=True, exist_ok=True)
+        key = self.state / "id_ed25519"
+        for old in (key, key.with_suffix(".pub")):
+            old.unlink(missing_ok=True)
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"vmnet-lab-{self.name}",
+                        "-f", str(key)], check=True)
+        pubkey = base64.b64encode((self.state / "id_ed25519.pub").read_bytes()).decode()
         (self.state / "console.log").unlink(missing_ok=True)
         for _attempt in range(3):
             port = free_port()
             (self.state / "port").write_text(str(port))
-            argv = qemu_argv(self.name, image, vmlinuz, initrd, port, pubkey, self.state)
+            argv = qemu_argv(self.name, image, kernel, port, pubkey, self.state, snapshot)
             result = subprocess.run(argv, capture_output=True, text=True, check=False)
             if result.returncode == 0:
                 return port
@@ -415,8 +456,15 @@ def build_netkit_kernel() -> Path:
     return Path(result.stdout.strip().splitlines()[-1])
 
 
-def qemu_argv(name: str, image: Path, vmlinuz: Path, initrd: Path | None, port: int, pubkey: str,
-              state: Path) -> list[str]:
+def qemu_argv(name: str, image: Path, kernel: tuple[Path, Path | None] | None, port: int, pubkey: str,
+              state: Path, snapshot: bool = True) -> list[str]:
+    if kernel:
+        vmlinuz, initrd = kernel
+        boot = ["-kernel", str(vmlinuz), *(["-initrd", str(initrd)] if initrd else []),
+                "-append", f"root=/dev/vda1 rw console=ttyS0 net.ifnames=1 vmnet.ssh_key={pubkey} {KERNEL_ARGS}".strip()]
+    else:
+        # SeaBIOS boots the disk's MBR (GRUB); the key reaches the node through fw_cfg
+        boot = ["-boot", "c"]
     return [
         "qemu-system-x86_64",
         "-name", f"vmnet-lab-{name}",
@@ -427,10 +475,9 @@ def qemu_argv(name: str, image: Path, vmlinuz: Path, initrd: Path | None, port: 
         "-nodefaults",
         "-display", "none",
         "-serial", f"file:{state / 'console.log'}",
-        "-kernel", str(vmlinuz),
-        *(["-initrd", str(initrd)] if initrd else []),
-        "-append", f"root=/dev/vda rw console=ttyS0 net.ifnames=1 vmnet.ssh_key={pubkey} {KERNEL_ARGS}".strip(),
-        "-drive", f"file={image / 'disk.raw'},if=virtio,format=raw,snapshot=on",
+        *boot,
+        "-fw_cfg", f"name=opt/vmnet/ssh_key,string={pubkey}",
+        "-drive", f"file={image / 'disk.raw'},if=virtio,format=raw,snapshot={'on' if snapshot else 'off'}",
         # restrict=on: the guest reaches nothing; only the forwarded SSH port reaches it.
         "-netdev", f"user,id=mgmt,restrict=on,hostfwd=tcp:127.0.0.1:{port}-:22",
         "-device", "virtio-net-pci,netdev=mgmt",
@@ -448,7 +495,8 @@ def main(argv: list[str]) -> int:
         p.add_argument("--name", default=os.environ.get("VMNET_LAB_NAME", "lab"))
         if command == "up":
             p.add_argument("--kernel", default=os.environ.get("VMNET_LAB_KERNEL", "7"),
-                           help="7 (trixie-backports, default), 6.12 (trixie) or netkit (kernel/build)")
+                           help="7 (trixie-backports, default), 6.12 (trixie), netkit (kernel/build) or "
+                                "disk (from the disk, through GRUB)")
         if command == "ssh":
             p.add_argument("cmd", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)

@@ -2,8 +2,11 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Builds the lab node's disk image from Debian packages, without loop mounts:
 #   debootstrap trixie into a directory -> kernels, headers, our netdevsim
-#   (built here, on the host, against each guest kernel) -> mkfs.ext4 -d.
+#   (built here, on the host, against each guest kernel), GRUB -> mkfs.ext4 -d
+#   into the first partition of an MBR-partitioned disk.
 # Usage: build.sh OUTDIR   (OUTDIR gets disk.raw, vmlinuz-*, initrd.img-*, kernels.txt)
+# GRUB's boot code is written to the disk by the node itself, on its first boot (lab.py: a real
+# grub-install and update-grub on /dev/vda, which a chroot has no device for).
 # The guest's own APT sources are the private configuration for the trixie
 # suites; the host's package sources are never touched.
 set -euo pipefail
@@ -53,8 +56,16 @@ sed -i "s#@MIRROR@#$MIRROR#" "$ROOTFS/etc/apt/sources.list.d/debian.sources"
 rm -f "$ROOTFS/etc/apt/sources.list"
 echo lab-node >"$ROOTFS/etc/hostname"
 printf '127.0.0.1 localhost\n127.0.1.1 lab-node\n' >"$ROOTFS/etc/hosts"
-printf '/dev/vda / ext4 rw,relatime 0 1\n' >"$ROOTFS/etc/fstab"
+printf '/dev/vda1 / ext4 rw,relatime 0 1\n' >"$ROOTFS/etc/fstab"
 in_root apt-get update -q >"$WORK/apt.log" 2>&1 || { tail -n 30 "$WORK/apt.log" >&2; exit 1; }
+
+step "GRUB (BIOS) and kexec-tools"
+# No install device yet (the node installs GRUB on its first boot), and a reboot stays a reboot
+# (kexec only when asked for: the netkit_kernel role's kexec method).
+printf '%s\n' 'grub-pc grub-pc/install_devices multiselect' 'grub-pc grub-pc/install_devices_empty boolean true' \
+    'kexec-tools kexec-tools/load_kexec boolean false' | in_root debconf-set-selections
+in_root apt-get install -y -q --no-install-recommends grub-pc kexec-tools >>"$WORK/apt.log" 2>&1 \
+    || { tail -n 30 "$WORK/apt.log" >&2; exit 1; }
 
 step "kernels: trixie-backports 7.x and trixie 6.12, with headers and sources"
 # Both versions stay installed; the lab picks one with -kernel at boot.
@@ -122,8 +133,11 @@ for k in "$ROOTFS"/boot/vmlinuz-*; do
     cp "$k" "$OUT/"
     cp "$ROOTFS/boot/initrd.img-${k##*/vmlinuz-}" "$OUT/"
 done
-step "mkfs.ext4 -d (no loop mount)"
-mkfs.ext4 -q -F -L lab-root -d "$ROOTFS" "$OUT/disk.raw.new" 4G
+step "mkfs.ext4 -d into partition 1 of an MBR disk (no loop mount)"
+# partition 1 starts at 1 MiB: the gap before it holds GRUB's core image
+mkfs.ext4 -q -F -L lab-root -E offset=1048576 -d "$ROOTFS" "$OUT/disk.raw.new" 4G
+truncate -s $((4 * 1024 * 1024 * 1024 + 1024 * 1024)) "$OUT/disk.raw.new"
+echo 'start=2048, size=8388608, type=83, bootable' | sfdisk -q "$OUT/disk.raw.new"
 mv "$OUT/disk.raw.new" "$OUT/disk.raw"
 mv "$OUT/kernels.txt.new" "$OUT/kernels.txt"
 step "image ready in $OUT"
