@@ -81,6 +81,21 @@ class NetkitKernel(object):
             link["netns"] = netns
         return out
 
+    def process_cmdlines(self):
+        """{pid: argv} of every process (a process that ends while read is left out)."""
+        out = {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open("/proc/%s/cmdline" % entry, "rb") as f:
+                    raw = f.read()
+            except OSError:
+                continue
+            if raw:
+                out[int(entry)] = raw.rstrip(b"\0").decode("utf-8", "replace").split("\0")
+        return out
+
     def is_physical(self, device):
         """A device with a parent (bus) device: the kind that can lend queues."""
         return os.path.exists("/sys/class/net/%s/device" % device)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.vmnet.netkit.plugins.module_utils import netkit_caps
+from ansible_collections.vmnet.netkit.plugins.module_utils import netkit_caps, vm_processes
 from ansible_collections.vmnet.netkit.plugins.module_utils.errors import (
     KernelError, NetkitError, UnsupportedError, ValidationError)
 from ansible_collections.vmnet.netkit.plugins.module_utils.netkit_kernel import NetkitKernel
@@ -626,6 +626,8 @@ def run_info(params, backend):
     for nic in params.get("nics") or []:
         leases[nic] = backend.nic_leases(nic)
     by_index = dict(((d.get("netns"), d["ifindex"]), d) for d in devices)
+    # a VM's qemu names the device in its own network namespace; these are the module's
+    users = vm_processes.users(backend.process_cmdlines(), [d["name"] for d in devices if d.get("netns") is None])
     out = {}
     for d in devices:
         nk = d.get("netkit") or {}
@@ -644,6 +646,7 @@ def run_info(params, backend):
                     entry["leases"].append({"queue": lease["queue"], "device": nic, "device_queue": queue})
         # how the device holds NIC queues: created with IFLA_NETKIT_LOWERDEV, or leased one by one
         entry["binding"] = "lowerdev" if nk.get("lowerdev") else ("lease" if entry["leases"] else None)
+        entry["users"] = users.get(d["name"], []) if d.get("netns") is None else []
         key = d["name"] if d.get("netns") is None else "%s@%s" % (d["name"], d["netns"])
         out[key] = dict((k, v) for k, v in entry.items() if v is not None or k in ("peer",))
     return {"changed": False, "capabilities": caps, "devices": out,

@@ -32,6 +32,7 @@ class FakeKernel(object):
         self.reads = []             # every device looked up by name
         self.fail_lease = None
         self.first_lease_id = 1     # the netkit queue id of a device's first lease
+        self.processes = {}         # pid: argv
 
     def capabilities(self):
         return self.caps
@@ -55,6 +56,9 @@ class FakeKernel(object):
 
     def netkit_links(self, netns=None):
         return [copy.deepcopy(v) for (ns, _n), v in self.links.items() if ns == netns and v["kind"] == "netkit"]
+
+    def process_cmdlines(self):
+        return dict(self.processes)
 
     def is_physical(self, device):
         return device == "eth0"

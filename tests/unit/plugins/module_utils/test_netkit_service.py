@@ -243,6 +243,17 @@ def test_binding_lease_on_a_lowerdev_kernel_leases_and_a_device_bound_either_way
     assert svc.run_info({"netns": [], "nics": ["eth0"]}, k)["devices"]["nk-vm1"]["binding"] == "lease"
 
 
+def test_info_names_the_vms_running_on_each_device():
+    k = FakeKernel()
+    svc.run_link(params(**VM1), k)
+    svc.run_link(params(name="nk-vm2", pairing="single"), k)
+    k.processes = {300: ["/usr/bin/qemu-system-x86_64", "-netdev", "af-xdp,id=n0,ifname=nk-vm1,queues=2"],
+                   301: ["/usr/bin/sleep", "60"]}
+    devices = svc.run_info({"netns": [], "nics": []}, k)["devices"]
+    assert devices["nk-vm1"]["users"] == [{"pid": 300, "command": "/usr/bin/qemu-system-x86_64"}]
+    assert devices["nk-vm2"]["users"] == []
+
+
 def test_a_binding_the_kernel_lacks_is_named():
     with pytest.raises(UnsupportedError) as err:
         svc.run_link(params(**{**VM1, "lower": dict(VM1["lower"], binding="lowerdev")}), FakeKernel())
