@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.vmnet.netkit.plugins.filter import json_query, qemu_netdev, slice_plan, step
+from ansible_collections.vmnet.netkit.plugins.filter import json_query, kernel_packages, qemu_netdev, slice_plan, step
 
 
 def test_slice_plan_filter_wraps_errors():
@@ -40,3 +42,32 @@ def test_json_query_and_step():
                                                     "params": {"name": "nk-vm1"}}
     with pytest.raises(AnsibleFilterError):
         s({}, "command")
+
+
+# --- kernel_packages -------------------------------------------------------------------------------
+
+def test_kernel_packages_reads_bindeb_pkg_file_names():
+    out = kernel_packages.kernel_packages(["/b/linux-image-7.3.4-vmnet-netkit_7.3.4-1vmnet_amd64.deb",
+                           "/b/linux-headers-7.3.4-vmnet-netkit_7.3.4-1vmnet_amd64.deb"])
+    assert out["release"] == "7.3.4-vmnet-netkit"
+    assert out["packages"][0] == {"name": "linux-image-7.3.4-vmnet-netkit", "version": "7.3.4-1vmnet",
+                                  "file": "linux-image-7.3.4-vmnet-netkit_7.3.4-1vmnet_amd64.deb",
+                                  "path": "/b/linux-image-7.3.4-vmnet-netkit_7.3.4-1vmnet_amd64.deb",
+                                  "key": "linux-image-7.3.4-vmnet-netkit 7.3.4-1vmnet"}
+
+
+def test_kernel_packages_takes_package_names():
+    out = kernel_packages.kernel_packages(["linux-image-7.3.4-vmnet-netkit", "linux-headers-7.3.4-vmnet-netkit"])
+    assert out["release"] == "7.3.4-vmnet-netkit" and out["packages"][1]["version"] is None
+
+
+@pytest.mark.parametrize("items, text", [
+    ([], "exactly one linux-image-RELEASE package, got none"),
+    (["/b/linux-headers-7.3_1_amd64.deb"], "got linux-headers-7.3"),
+    (["/b/linux-image-a_1_amd64.deb", "/b/linux-image-b_1_amd64.deb"], "exactly one"),
+    (["/b/kernel.deb"], "'/b/kernel.deb' is not a Debian package file name (NAME_VERSION_ARCH.deb)"),
+    (["Linux Image"], "neither a .deb file nor a package name"),
+])
+def test_kernel_packages_refuses_what_it_cannot_read(items, text):
+    with pytest.raises(AnsibleFilterError, match=re.escape(text)):
+        kernel_packages.kernel_packages(items)
