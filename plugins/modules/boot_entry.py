@@ -15,7 +15,7 @@ description:
     or reports what it boots. The entry is found in C(grub.cfg) by the release of its C(vmlinuz).
   - O(state=default) also makes GRUB boot its saved entry (C(GRUB_DEFAULT=saved), in
     C(/etc/default/grub.d/vmnet-netkit.cfg), then C(update-grub)), so that installing a kernel package
-    afterwards does not change the kernel the host boots. That is the safe order for a new kernel: pin the
+    afterwards does not change the kernel the host boots. The safe order for a new kernel is to pin the
     running kernel as the default, install the package, boot the new kernel once, and make it the default only
     after it proved itself. GRUB clears a one-shot entry as it boots it, so a kernel that does not come up is
     not booted again at the next power cycle.
@@ -51,8 +51,7 @@ requirements:
     names); Python 3.9 or later on the managed node.
 seealso:
   - module: vmnet.netkit.netkit_info
-author:
-  - vmnet.netkit contributors
+author: vmnet.netkit maintainers (@vmnet)
 """
 
 EXAMPLES = r"""

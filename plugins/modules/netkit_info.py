@@ -75,7 +75,7 @@ devices:
       C(numrxqueues), C(peer) (its name, or its ifindex and netns id when it lives elsewhere), C(lowerdev)
       (C(ifindex), C(from), C(to) of an C(IFLA_NETKIT_LOWERDEV) binding, only where the kernel has one) and
       C(leases) (C(queue) on the device, C(device) and C(device_queue) it owns; from the NICs in O(nics)),
-      C(binding) (C(lowerdev), C(lease) or absent) and C(users): the processes (C(pid), C(command)) whose command
+      C(binding) (C(lowerdev), C(lease) or absent) and C(users), the processes (C(pid), C(command)) whose command
       line names the device as a C(-netdev) C(ifname), that is the VMs running on it (devices in the module's own
       namespace).
   returned: always

@@ -48,7 +48,7 @@ def test_json_query_and_step():
 
 def test_kernel_packages_reads_bindeb_pkg_file_names():
     out = kernel_packages.kernel_packages(["/b/linux-image-7.3.4-vmnet-netkit_7.3.4-1vmnet_amd64.deb",
-                           "/b/linux-headers-7.3.4-vmnet-netkit_7.3.4-1vmnet_amd64.deb"])
+                                           "/b/linux-headers-7.3.4-vmnet-netkit_7.3.4-1vmnet_amd64.deb"])
     assert out["release"] == "7.3.4-vmnet-netkit"
     assert out["packages"][0] == {"name": "linux-image-7.3.4-vmnet-netkit", "version": "7.3.4-1vmnet",
                                   "file": "linux-image-7.3.4-vmnet-netkit_7.3.4-1vmnet_amd64.deb",

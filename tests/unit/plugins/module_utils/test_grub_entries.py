@@ -36,13 +36,13 @@ def test_entries_positions_ids_and_releases():
 
 
 def test_the_release_entry_is_the_submenu_one_not_recovery():
-    entries, _ = config()
+    entries = config()[0]
     assert g.entry_for("7.3.4+deb13-amd64", entries).path == STOCK
     assert g.entry_for("6.12.117+deb13-amd64", entries).position == "1>4"
 
 
 def test_a_release_without_an_entry_names_what_there_is():
-    entries, _ = config()
+    entries = config()[0]
     with pytest.raises(NetkitError) as err:
         g.entry_for("7.3.4-vmnet-broken", entries)
     assert str(err.value) == ("no GRUB entry boots kernel 7.3.4-vmnet-broken (grub.cfg has entries for: "
@@ -56,7 +56,7 @@ def test_a_release_without_an_entry_names_what_there_is():
     ("1>gnulinux-6.12.117+deb13-amd64-advanced-" + UUID, "1>4"), ("Debian GNU/Linux", "0"), ("9", None),
 ])
 def test_names_resolve_as_grub_resolves_them(name, position):
-    entries, _ = config()
+    entries = config()[0]
     found = g.resolve(name, entries)
     assert (found.position if found else None) == position
 
@@ -106,3 +106,15 @@ def test_a_release_that_is_not_one_is_refused(release):
 def test_grubenv_block_is_read_without_its_padding():
     text = "# GRUB Environment Block\nsaved_entry=%s\nnext_entry=\n%s" % (PATCHED, "#" * 900)
     assert g.parse_env(text) == {"saved_entry": PATCHED, "next_entry": ""}
+
+
+def test_the_lab_nodes_own_grub_cfg():
+    """grub.cfg as update-grub wrote it on the lab image (Debian 13, GRUB 2.12, GRUB_DEFAULT=0)."""
+    entries, default = g.parse_config((FIXTURES / "debian13-lab.cfg").read_text())
+    uuid = "7cdd2ba3-34ce-4bc6-99be-a324e22d51bf"
+    assert default == "0"
+    assert [(e.position, e.release, e.recovery) for e in entries] == [
+        ("0", "7.3.4+deb13-amd64", False), ("1>0", "7.3.4+deb13-amd64", False), ("1>1", "7.3.4+deb13-amd64", True),
+        ("1>2", "6.12.117+deb13-amd64", False), ("1>3", "6.12.117+deb13-amd64", True), ("2", None, False)]
+    assert g.entry_for("6.12.117+deb13-amd64", entries).path == (
+        "gnulinux-advanced-%s>gnulinux-6.12.117+deb13-amd64-advanced-%s" % (uuid, uuid))

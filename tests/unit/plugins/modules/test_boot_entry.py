@@ -36,7 +36,7 @@ class FakeGrub(object):
         body = "# GRUB Environment Block\n" + "".join("%s=%s\n" % kv for kv in sorted(self.env.items()))
         (self.dir / "grubenv").write_text(body + "#" * (1024 - len(body)))
 
-    def run_command(self, module, argv, **kwargs):
+    def run_command(self, argv, **kwargs):
         name = Path(argv[0]).name
         self.commands.append([name] + argv[1:])
         if name == "update-grub":
@@ -58,7 +58,8 @@ def grub(monkeypatch, tmp_path):
     fake = FakeGrub(tmp_path)
     monkeypatch.setattr(boot_entry, "GRUB_DIRS", (str(fake.dir),))
     monkeypatch.setattr(grub_entries, "SAVED_DEFAULT_DROPIN", str(fake.dropin))
-    monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, argv, **kw: fake.run_command(self, argv, **kw))
+    # a bound method as the class attribute: the module's self.run_command(argv) calls fake.run_command(argv)
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", fake.run_command)
     monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, *a, **kw: "/usr/sbin/" + name)
     return fake
 
