@@ -123,3 +123,10 @@ def lab_node_612():
 def lab_node_netkit():
     """The lab node on the patched netkit kernel (kernel/build, lab config: built once and cached)."""
     yield from _boot("pytest-netkit", "netkit")
+
+
+@pytest.fixture(scope="module")
+def lab_node_disk():
+    """A node booted from its disk through SeaBIOS and GRUB (Debian's 7.x kernel), for the tests that install
+    kernels and reboot through the bootloader."""
+    yield from _boot("pytest-disk", "disk")
