@@ -125,7 +125,7 @@ def build_image() -> Path:
         return target
     if os.geteuid() != 0:
         raise LabError("building the lab image needs root (debootstrap and chroot); run once as root")
-    for tool in ("debootstrap", "mkfs.ext4", "patch"):
+    for tool in ("debootstrap", "mkfs.ext4", "sfdisk", "patch"):
         if not shutil.which(tool) and not Path("/usr/sbin", tool).exists():
             raise LabError(f"building the lab image needs {tool}; scripts/setup installs it")
     CACHE.mkdir(parents=True, exist_ok=True)
