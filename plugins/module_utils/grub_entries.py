@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """GRUB's boot entries, its saved default and its one-shot entry, read from grub.cfg and grubenv.
 
-Pure functions: the text of C(/boot/grub/grub.cfg) (as C(grub-mkconfig) writes it) and the output
-of C(grub-editenv list) go in; entries, the entry GRUB boots next and the actions that make it
+Pure functions: the text of C(/boot/grub/grub.cfg) (as C(grub-mkconfig) writes it) and of
+C(/boot/grub/grubenv) go in; entries, the entry GRUB boots next and the actions that make it
 boot a given kernel release come out. The module C(boot_entry) does the reading and runs the
 actions.
 
@@ -101,17 +101,18 @@ def parse_config(text):
         head = words[0]
         if head in ("menuentry", "submenu") and line.endswith("{"):
             title = words[1] if len(words) > 1 else ""
+            block_id = _block_id(words)
             level_index = counters[-1]
             counters[-1] += 1
             parents = [b for b in stack if b[0] == "submenu"]
             position = ">".join([str(b[2]) for b in parents] + [str(level_index)])
             if head == "submenu":
-                stack.append(("submenu", (title, _block_id(words)), level_index))
+                stack.append(("submenu", (title, block_id), level_index))
                 counters.append(0)
             else:
                 submenu = parents[-1][1] if parents else None
-                entry = Entry(title, _block_id(words), submenu, position, None, "recovery" in (_block_id(words) or "")
-                              or "recovery mode" in title)
+                entry = Entry(title, block_id, submenu, position, None,
+                              "recovery" in (block_id or "") or "recovery mode" in title)
                 stack.append(("entry", entry))
                 entries.append(entry)
             continue
@@ -138,7 +139,7 @@ def parse_config(text):
 
 
 def parse_env(text):
-    """grub-editenv list: NAME=VALUE lines."""
+    """grubenv (what grub-editenv list prints): NAME=VALUE lines, then '#' padding."""
     env = {}
     for line in text.splitlines():
         if "=" in line and not line.startswith("#"):
@@ -198,16 +199,16 @@ def plan(state, release, entries, default, env, dropin_text):
     (state "once"). Each action is {"op", "argv" or "path"/"text", "summary"}; update_grub comes before
     the grubenv writes because it rewrites grub.cfg."""
     target = entry_for(release, entries)
-    now = boot_state(entries, default, env)
+    saved = saved_mode(default)
     actions = []
     if state == "default":
-        if not now["saved"]:
+        if not saved:
             if dropin_text != SAVED_DEFAULT_TEXT:
                 actions.append({"op": "write", "path": SAVED_DEFAULT_DROPIN, "text": SAVED_DEFAULT_TEXT,
                                 "summary": "make GRUB boot its saved entry (GRUB_DEFAULT=saved in %s)"
                                 % SAVED_DEFAULT_DROPIN})
             actions.append({"op": "update_grub", "argv": ["update-grub"], "summary": "regenerate grub.cfg"})
-        if not now["saved"] or env.get("saved_entry") != target.path:
+        if not saved or env.get("saved_entry") != target.path:
             actions.append({"op": "set_default", "argv": ["grub-set-default", target.path],
                             "summary": "boot %s by default (%s)" % (release, target.path)})
     elif state == "once":
