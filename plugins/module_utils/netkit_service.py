@@ -626,8 +626,10 @@ def run_info(params, backend):
     for nic in params.get("nics") or []:
         leases[nic] = backend.nic_leases(nic)
     by_index = dict(((d.get("netns"), d["ifindex"]), d) for d in devices)
-    # a VM's qemu names the device in its own network namespace; these are the module's
-    users = vm_processes.users(backend.process_cmdlines(), [d["name"] for d in devices if d.get("netns") is None])
+    # a VM's qemu names the device in its own network namespace; these are the module's (no device
+    # there: no reason to read every process's command line)
+    own = [d["name"] for d in devices if d.get("netns") is None]
+    users = vm_processes.users(backend.process_cmdlines(), own) if own else {}
     out = {}
     for d in devices:
         nk = d.get("netkit") or {}
