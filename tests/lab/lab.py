@@ -252,7 +252,7 @@ class Lab:
             if release is None:
                 raise LabError(f"the lab image has no {kernel} kernel (it has {', '.join(kernels)})")
             vmlinuz, initrd = image / f"vmlinuz-{release}", image / f"initrd.img-{release}"
-        (self.state / "kernel-choice").parent.mkdir(parents=True, exist_ok=True)
+        self.state.mkdir(parents=True, exist_ok=True)
         (self.state / "kernel-choice").write_text(kernel)
         for attempt in range(1, BOOT_ATTEMPTS + 1):
             started = time.monotonic()

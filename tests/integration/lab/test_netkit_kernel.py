@@ -165,6 +165,19 @@ def test_the_main_job_on_the_installed_kernel_survives_a_reboot(node, release):
     assert rc == 0, out[-3000:]
 
 
+class Console:
+    """The node's serial console (qemu writes it to the lab's console.log) from now on."""
+
+    def __init__(self, node):
+        self.path = LAB.CACHE / "run" / Path(node.inventory).parent.name / "console.log"
+        self.start = self.path.stat().st_size
+
+    def since_start(self) -> bytes:
+        with open(self.path, "rb") as f:
+            f.seek(self.start)
+            return f.read()
+
+
 def broken_package(stock_vmlinuz: Path, out_dir: Path) -> Path:
     """Debian's kernel packaged without the initrd it needs (its disk driver is a module): it panics
     at boot ("VFS: Unable to mount root fs") and, with panic=10, the node reboots. The maintainer
@@ -189,8 +202,7 @@ def broken_package(stock_vmlinuz: Path, out_dir: Path) -> Path:
 
 
 def test_a_kernel_that_panics_leaves_the_node_on_the_previous_kernel(node, release):
-    console = LAB.CACHE / "run" / Path(node.inventory).parent.name / "console.log"
-    console_start = console.stat().st_size
+    console = Console(node)
     saved_before = boot_state(node)["saved_entry"]
     with tempfile.TemporaryDirectory() as tmp:
         deb = broken_package(LAB.image_dir() / ("vmlinuz-" + STOCK), Path(tmp))
@@ -199,9 +211,7 @@ def test_a_kernel_that_panics_leaves_the_node_on_the_previous_kernel(node, relea
     flat = " ".join(out.split())
     assert ("kernel %s failed on this host: the host came back on %s, not on %s" % (BROKEN, release, BROKEN)) in flat
     assert "the packages linux-image-%s were removed" % BROKEN in flat, flat[-3000:]
-    with open(console, "rb") as f:
-        f.seek(console_start)
-        text = f.read()
+    text = console.since_start()
     # the console: GRUB boots the one-shot entry, that kernel panics, GRUB boots its default
     once = text.find(b"Booting `Debian GNU/Linux, with Linux %s'" % BROKEN.encode())
     panic = text.find(b"Kernel panic - not syncing: VFS: Unable to mount root fs", once)
@@ -215,17 +225,14 @@ def test_a_kernel_that_fails_verification_is_rebooted_out_of(node, release):
     """Debian's 6.12 kernel, booted with kexec, comes up but has no LOWERDEV: the role reboots, and GRUB (whose
     default kexec never touched) boots the patched kernel again. The 6.12 package stays
     (netkit_kernel_remove_failed: false): it is the image's own."""
-    console = LAB.CACHE / "run" / Path(node.inventory).parent.name / "console.log"
-    console_start = console.stat().st_size
+    console = Console(node)
     old = next(k for k in boot_state(node)["kernels"] if k.startswith("6.12."))
     saved_before = boot_state(node)["saved_entry"]
     rc, out = run_playbook(node, "kernel.yml", kernel_vars(node, netkit_kernel_apt_packages=["linux-image-" + old],
                                                            netkit_kernel_remove_failed=False,
                                                            netkit_kernel_boot_method="kexec"))
     assert rc != 0
-    with open(console, "rb") as f:
-        f.seek(console_start)
-        text = f.read()
+    text = console.since_start()
     # the console: systemd's kexec, then 6.12 starting with no firmware and GRUB in between; after the
     # verification failed, a reboot through GRUB into its default, the patched kernel
     kexec = text.find(b"Reached target \x1b[0;1;39mkexec.target")
