@@ -12,6 +12,7 @@
  * libxdp, and the program shows every step a real user goes through.
  *
  * usage: vmnet-xsk-bind [--copy | --zerocopy] [--map PATH --key N]
+ *                       [--send FILE --count N]
  *                       [--wait-rx SECONDS [--progress FILE]] IFNAME QUEUE_ID
  *
  * --wait-rx counts received frames for at most SECONDS; SIGTERM or SIGINT
@@ -20,10 +21,16 @@
  * soon as they are in.  --progress keeps the running count in FILE (one
  * fixed-width decimal line, rewritten in place) for such a caller to watch.
  *
+ * --send puts the frame in FILE (raw bytes from the Ethernet header on) on
+ * the socket's tx ring N times, as a VM's transmit does, and waits until the
+ * kernel completed them ("tx_completed"; at most 5 s).  It comes before
+ * --wait-rx.
+ *
  * stdout: one JSON object, on success
  *   {"bound": true, "ifname": .., "ifindex": .., "queue": .., "mode":
  *    "copy"|"zerocopy", "map_key": N|null, "rx_frames": N|null,
- *    "rx_dropped": N, "rx_ring_full": N, "rx_fill_ring_empty": N}
+ *    "tx_completed": N|null, "rx_dropped": N, "rx_ring_full": N,
+ *    "rx_fill_ring_empty": N}
  * and on failure
  *   {"bound": false, "step": "bind", "errno": 16, "error": "Device or resource busy"}
  * plus "vmnet-xsk-bind: STEP: strerror" on stderr.  Exit status: 0 bound,
@@ -65,6 +72,10 @@
 #define FRAME_SIZE 4096u
 #define NUM_FRAMES 512u
 #define RING_SIZE 512u
+/* The UMEM holds NUM_FRAMES for receiving (all in the fill ring) and as many
+ * after them for --send. */
+#define UMEM_FRAMES (2 * NUM_FRAMES)
+#define TX_WAIT_S 5.0
 
 struct ring {
 	uint32_t *producer;
@@ -128,8 +139,8 @@ static int usage(const char *msg)
 	if (msg)
 		fprintf(stderr, "%s: %s\n", prog, msg);
 	fprintf(stderr,
-		"usage: %s [--copy | --zerocopy] [--map PATH --key N] [--wait-rx SECONDS [--progress FILE]] "
-		"IFNAME QUEUE_ID\n",
+		"usage: %s [--copy | --zerocopy] [--map PATH --key N] [--send FILE --count N] "
+		"[--wait-rx SECONDS [--progress FILE]] IFNAME QUEUE_ID\n",
 		prog);
 	return 2;
 }
@@ -262,6 +273,59 @@ static uint64_t count_rx(int fd, struct ring *rx, struct ring *fq, double second
 	return frames;
 }
 
+/* Read the frame to send: at most one UMEM frame. */
+static ssize_t read_frame(const char *path, void *buf)
+{
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, FRAME_SIZE);
+	close(fd);
+	if (n == 0 || n == (ssize_t)FRAME_SIZE) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	return n;
+}
+
+/* Put COUNT copies of the frame at FRAME (already in the UMEM's tx half) on
+ * the tx ring, kick the kernel, and wait for their completions; -> how many
+ * completed. */
+static uint32_t send_frames(int fd, struct ring *tx, struct ring *cq, char *umem,
+			    const void *frame, uint32_t flen, uint32_t count)
+{
+	struct xdp_desc *slots = tx->desc;
+	uint32_t prod = *tx->producer, done = 0, i;
+	double end = now() + TX_WAIT_S;
+
+	for (i = 0; i < count; i++) {
+		uint64_t addr = (uint64_t)(NUM_FRAMES + i) * FRAME_SIZE;
+
+		memcpy(umem + addr, frame, flen);
+		slots[(prod + i) & tx->mask] = (struct xdp_desc){ .addr = addr, .len = flen };
+	}
+	__atomic_store_n(tx->producer, prod + count, __ATOMIC_RELEASE);
+	while (done < count && now() < end) {
+		uint32_t cons = *cq->consumer;
+		uint32_t cprod = __atomic_load_n(cq->producer, __ATOMIC_ACQUIRE);
+
+		if (cprod != cons) {
+			done += cprod - cons;
+			__atomic_store_n(cq->consumer, cprod, __ATOMIC_RELEASE);
+			continue;
+		}
+		/* The kick: copy mode sends in this call, zero-copy wakes the
+		 * driver's queue. */
+		if (sendto(fd, NULL, 0, MSG_DONTWAIT, NULL, 0) < 0 &&
+		    errno != EAGAIN && errno != EBUSY && errno != ENOBUFS)
+			break;
+		usleep(1000);
+	}
+	return done;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -271,26 +335,31 @@ int main(int argc, char **argv)
 		{ "key", required_argument, NULL, 'k' },
 		{ "wait-rx", required_argument, NULL, 'w' },
 		{ "progress", required_argument, NULL, 'p' },
+		{ "send", required_argument, NULL, 's' },
+		{ "count", required_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *map_path = NULL, *progress_path = NULL, *ifname;
+	const char *map_path = NULL, *progress_path = NULL, *send_path = NULL, *ifname;
 	struct sigaction sa;
 	int progress = -1;
 	uint32_t queue, key = 0, wait_s = 0, ifindex, ring = RING_SIZE, i;
-	int have_key = 0, have_wait = 0, opt, fd;
+	uint32_t send_count = 0, tx_completed = 0;
+	int have_key = 0, have_wait = 0, have_count = 0, opt, fd;
+	ssize_t flen = 0;
+	static char frame[FRAME_SIZE];
 	uint16_t flags = 0;
 	struct xdp_umem_reg reg;
 	struct xdp_mmap_offsets off;
 	struct xdp_options xopts;
 	struct xdp_statistics st;
 	struct sockaddr_xdp sxdp;
-	struct ring fq, rx;
+	struct ring fq, rx, tx, cq;
 	socklen_t len;
 	uint64_t addrs[NUM_FRAMES], rx_frames = 0;
 	void *umem;
 
-	while ((opt = getopt_long(argc, argv, "czm:k:w:p:h", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "czm:k:w:p:s:n:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			flags |= XDP_COPY;
@@ -314,6 +383,14 @@ int main(int argc, char **argv)
 		case 'p':
 			progress_path = optarg;
 			break;
+		case 's':
+			send_path = optarg;
+			break;
+		case 'n':
+			if (parse_u32(optarg, &send_count) || !send_count || send_count > NUM_FRAMES)
+				return usage("--count needs a number of frames, 1 to 512");
+			have_count = 1;
+			break;
 		case 'h':
 			usage(NULL);
 			return 0;
@@ -327,6 +404,8 @@ int main(int argc, char **argv)
 		return usage("--map and --key go together");
 	if (progress_path && !have_wait)
 		return usage("--progress needs --wait-rx");
+	if (!!send_path != have_count)
+		return usage("--send and --count go together");
 	if (argc - optind != 2)
 		return usage(NULL);
 	ifname = argv[optind];
@@ -342,13 +421,18 @@ int main(int argc, char **argv)
 		return fail("socket(AF_XDP)");
 
 	/* UMEM: the packet buffer area, registered with the socket. */
-	umem = mmap(NULL, (size_t)NUM_FRAMES * FRAME_SIZE, PROT_READ | PROT_WRITE,
+	if (send_path) {
+		flen = read_frame(send_path, frame);
+		if (flen < 0)
+			return fail("read(--send)");
+	}
+	umem = mmap(NULL, (size_t)UMEM_FRAMES * FRAME_SIZE, PROT_READ | PROT_WRITE,
 		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (umem == MAP_FAILED)
 		return fail("mmap(umem)");
 	memset(&reg, 0, sizeof(reg));
 	reg.addr = (uint64_t)(uintptr_t)umem;
-	reg.len = (uint64_t)NUM_FRAMES * FRAME_SIZE;
+	reg.len = (uint64_t)UMEM_FRAMES * FRAME_SIZE;
 	reg.chunk_size = FRAME_SIZE;
 	if (setsockopt(fd, SOL_XDP, XDP_UMEM_REG, &reg, sizeof(reg)))
 		return fail("setsockopt(XDP_UMEM_REG)");
@@ -360,6 +444,8 @@ int main(int argc, char **argv)
 		return fail("setsockopt(XDP_UMEM_COMPLETION_RING)");
 	if (setsockopt(fd, SOL_XDP, XDP_RX_RING, &ring, sizeof(ring)))
 		return fail("setsockopt(XDP_RX_RING)");
+	if (send_path && setsockopt(fd, SOL_XDP, XDP_TX_RING, &ring, sizeof(ring)))
+		return fail("setsockopt(XDP_TX_RING)");
 
 	len = sizeof(off);
 	if (getsockopt(fd, SOL_XDP, XDP_MMAP_OFFSETS, &off, &len))
@@ -368,6 +454,12 @@ int main(int argc, char **argv)
 		return fail("mmap(fill ring)");
 	if (!map_ring(fd, &off.rx, sizeof(struct xdp_desc), XDP_PGOFF_RX_RING, &rx))
 		return fail("mmap(rx ring)");
+	if (send_path) {
+		if (!map_ring(fd, &off.cr, sizeof(uint64_t), XDP_UMEM_PGOFF_COMPLETION_RING, &cq))
+			return fail("mmap(completion ring)");
+		if (!map_ring(fd, &off.tx, sizeof(struct xdp_desc), XDP_PGOFF_TX_RING, &tx))
+			return fail("mmap(tx ring)");
+	}
 
 	/* Give the kernel every frame before bind, so frames redirected right
 	 * after bind already find a buffer. */
@@ -390,6 +482,9 @@ int main(int argc, char **argv)
 
 	if (map_path && map_insert(map_path, key, fd))
 		return 1;
+
+	if (send_path)
+		tx_completed = send_frames(fd, &tx, &cq, umem, frame, (uint32_t)flen, send_count);
 
 	if (have_wait) {
 		/* No SA_RESTART: the signal interrupts poll() and ends the count. */
@@ -428,6 +523,10 @@ int main(int argc, char **argv)
 		printf(", \"rx_frames\": %llu", (unsigned long long)rx_frames);
 	else
 		printf(", \"rx_frames\": null");
+	if (send_path)
+		printf(", \"tx_completed\": %u", tx_completed);
+	else
+		printf(", \"tx_completed\": null");
 	printf(", \"rx_dropped\": %llu, \"rx_ring_full\": %llu, \"rx_fill_ring_empty\": %llu}\n",
 	       (unsigned long long)st.rx_dropped, (unsigned long long)st.rx_ring_full,
 	       (unsigned long long)st.rx_fill_ring_empty_descs);
