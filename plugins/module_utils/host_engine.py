@@ -26,6 +26,7 @@ import fcntl
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -107,6 +108,14 @@ class HostIO(object):
         """The NIC's XDP attachment ({"mode", "prog_id"}) or None, read over rtnetlink."""
         link = self.netkit.link(device)
         return link.get("xdp") if link else None
+
+    def xdp_features(self, device):
+        """The NIC's XDP features (netdev dev-get: "xsk-zerocopy", ...), or None where the kernel
+        cannot tell."""
+        try:
+            return self.netkit.netdev().xdp_features(socket.if_nametoindex(device))
+        except OSError:
+            return None
 
     def close(self):
         for backend in (self.nic, self.netkit):
@@ -435,6 +444,13 @@ def _remove(run, path, what):
 
 # ---------------------------------------------------------------- XDP
 
+# Why it matters: a copy-mode socket on a single-mode netkit device receives, but what it sends goes
+# to the netkit device's own transmit, which has no peer and drops it.
+ZERO_COPY_MISSING = ("%s offers no AF_XDP zero-copy (its XDP features: %s): the VMs' qemu sockets bind in copy "
+                     "mode, which receives but cannot send through a single-mode netkit device; a driver with "
+                     "xsk-zerocopy (mlx5, ice, i40e, ixgbe, bnxt) gives the VMs both directions")
+
+
 def _xdp(opts, plan, io, run, boot):
     nic = plan["device"]
     pin_dir = os.path.join(opts["bpf_dir"], nic)
@@ -446,6 +462,9 @@ def _xdp(opts, plan, io, run, boot):
                          "slices are torn down or the host reboots" % prog_pin)
     attached = io.xdp(nic)
     run.before["xdp %s" % nic] = {"attached": attached, "pinned": os.path.exists(prog_pin)}
+    features = io.xdp_features(nic)
+    if features is not None and "xsk-zerocopy" not in features:
+        run.notes.append(ZERO_COPY_MISSING % (nic, ", ".join(features) or "none"))
     if not os.path.isdir(pin_dir):
         if run.act("create the bpffs directory %s" % pin_dir):
             try:
@@ -645,9 +664,10 @@ def gather(opts, io):
     """The host as verify.yml compares it with the plan: the NIC, the netkit devices, the XDP attachment."""
     plan = opts.get("plan") or _read_json(_record_path(opts)) or {}
     dev = plan.get("device")
-    out = {"changed": False, "actions": [], "nic": None, "netkit": None, "xdp": None}
+    out = {"changed": False, "actions": [], "nic": None, "netkit": None, "xdp": None, "xdp_features": None}
     if dev:
         out["nic"] = nic_service.run_info({"device": dev}, io.nic)
         out["xdp"] = io.xdp(dev)
+        out["xdp_features"] = io.xdp_features(dev)
     out["netkit"] = netkit_service.run_info({"netns": [], "nics": [dev] if dev else []}, io.netkit)
     return out

@@ -1,20 +1,31 @@
 # -*- coding: utf-8 -*-
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The kernel's ``netdev`` generic netlink family: queue-get and queue-create (leases).
+"""The kernel's ``netdev`` generic netlink family: dev-get (XDP features), queue-get and
+queue-create (leases).
 
 Linux 7.1 lets a virtual device (a netkit device in single mode, or a pair's peer)
 take over ("lease") receive queues of a physical NIC with ``queue-create``; the
 lease ends only when the virtual device is deleted.  ``queue-get`` reports a lease
 from both sides.  Whether the kernel has leasing is read from the family's list of
-operations (``queue-create`` present), never from a version number.
+operations (``queue-create`` present), never from a version number.  What a NIC
+offers AF_XDP (``xsk-zerocopy`` among its ``xdp-features``) is read with dev-get.
 """
 
 from __future__ import annotations
 
+import struct
+
 from ansible_collections.vmnet.netkit.plugins.module_utils import netlink as nl
 
+NETDEV_CMD_DEV_GET = 1
 NETDEV_CMD_QUEUE_GET = 10
 NETDEV_CMD_QUEUE_CREATE = 16
+
+NETDEV_A_DEV_IFINDEX = 1
+NETDEV_A_DEV_XDP_FEATURES = 3
+# enum netdev_xdp_act (include/uapi/linux/netdev.h), named as the netdev spec and ynl name them
+XDP_FEATURES = ((1, "basic"), (2, "redirect"), (4, "ndo-xmit"), (8, "xsk-zerocopy"), (16, "hw-offload"),
+                (32, "rx-sg"), (64, "ndo-xmit-sg"))
 
 NETDEV_A_QUEUE_ID = 1
 NETDEV_A_QUEUE_IFINDEX = 2
@@ -65,6 +76,14 @@ def parse_queue(payload):
     return queue
 
 
+def parse_xdp_features(payload):
+    """A dev-get reply -> the names of the device's XDP features, in the kernel's bit order."""
+    a = nl.attr_map(payload)
+    raw = a.get(NETDEV_A_DEV_XDP_FEATURES, b"")
+    bits = struct.unpack("=Q", raw)[0] if len(raw) == 8 else 0
+    return [name for bit, name in XDP_FEATURES if bits & bit]
+
+
 def parse_queue_create_reply(payload):
     a = nl.attr_map(payload)
     return nl.u32(a[NETDEV_A_QUEUE_ID])
@@ -77,6 +96,14 @@ class NetdevGenl(nl.GenlFamily):
 
     def leasing_supported(self):
         return self.can(NETDEV_CMD_QUEUE_CREATE)
+
+    def xdp_features(self, ifindex):
+        """The XDP features of ``ifindex`` (names as XDP_FEATURES), or None where the kernel has no
+        dev-get (before Linux 6.3)."""
+        if not self.can(NETDEV_CMD_DEV_GET):
+            return None
+        replies = self.call(NETDEV_CMD_DEV_GET, [nl.nla_u32(NETDEV_A_DEV_IFINDEX, ifindex)])
+        return parse_xdp_features(replies[0]) if replies else None
 
     def queues(self, ifindex):
         """Every queue of ``ifindex`` (rx and tx) with its lease, in one dump."""

@@ -195,6 +195,15 @@ xdp:
   description: The NIC's XDP attachment (C(mode), C(prog_id)), or null.
   returned: state is gathered
   type: dict
+xdp_features:
+  description:
+    - The NIC's XDP features as the kernel reports them (netdev C(dev-get)), for example C(basic),
+      C(redirect), C(ndo-xmit), C(xsk-zerocopy); null where the kernel cannot tell (before Linux 6.3).
+    - Without C(xsk-zerocopy) the VMs' AF_XDP sockets bind in copy mode, which receives but cannot send
+      through a single-mode netkit device.
+  returned: state is gathered
+  type: list
+  elements: str
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -240,6 +249,8 @@ def main():
         io.close()
     if not module._diff:
         result.pop("diff", None)
+    for note in result.get("notes") or []:
+        module.warn(note)
     module.exit_json(**result)
 
 

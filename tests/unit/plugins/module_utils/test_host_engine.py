@@ -37,6 +37,7 @@ class Host(object):
         use_fake(monkeypatch, tmp_path / "state", self.nic)
         self.kernel = FakeKernel()
         self.attached = None
+        self.xdp_features = ["basic", "redirect", "ndo-xmit", "xsk-zerocopy"]
         self.opts = dict((k, str(tmp_path / k)) for k in ("state_dir", "qemu_dir", "lib_dir", "bpf_dir", "unit_dir"))
         nic_apply, kernel_create, kernel_delete = self.nic.apply, self.kernel.create, self.kernel.delete
 
@@ -72,6 +73,7 @@ class Host(object):
     def io(self):
         io = HOST_IO(nic=self.nic, netkit=self.kernel, run=self.run, which=lambda t: "/usr/sbin/" + t)
         io.xdp = lambda device: self.attached
+        io.xdp_features = lambda device: self.xdp_features
         return io
 
     def converge(self, plan=None, check=False, **kw):
@@ -286,3 +288,15 @@ def test_netkit_errors_other_than_validation_keep_their_kind(host):
     err = host_engine._named("vms.a", KernelError("boom", errno=5))
     assert isinstance(err, KernelError) and str(err) == "vms.a: boom" and err.details["errno"] == 5
     assert isinstance(NetlinkError(1, "x"), OSError)
+
+
+def test_a_nic_without_zero_copy_is_named_in_a_note_and_gathered(host):
+    plan = plan_of(VMS)
+    assert not any("zero-copy" in n for n in host.converge(plan)["notes"])
+    host.xdp_features = ["basic", "redirect"]
+    notes = host.converge(plan)["notes"]
+    assert [n for n in notes if n.startswith("eth0 offers no AF_XDP zero-copy (its XDP features: basic, redirect)")]
+    assert host.converge(state="gathered")["xdp_features"] == ["basic", "redirect"]
+    # a kernel that cannot tell (no dev-get) gets no note
+    host.xdp_features = None
+    assert not any("zero-copy" in n for n in host.converge(plan)["notes"])

@@ -96,6 +96,14 @@ def test_queue_create_and_queue_get():
                                      "lease": {"ifindex": 9, "queue": 1, "netns_id": 4}}
 
 
+def test_dev_get_xdp_features_are_named_by_bit():
+    # include/uapi/linux/netdev.h: BASIC 1, REDIRECT 2, NDO_XMIT 4, XSK_ZEROCOPY 8, HW_OFFLOAD 16
+    reply = nl.nla_u32(nd.NETDEV_A_DEV_IFINDEX, 5) + nl.nla(nd.NETDEV_A_DEV_XDP_FEATURES, struct.pack("=Q", 1 | 2 | 4 | 8 | 16))
+    assert nd.parse_xdp_features(reply) == ["basic", "redirect", "ndo-xmit", "xsk-zerocopy", "hw-offload"]
+    assert nd.parse_xdp_features(nl.nla(nd.NETDEV_A_DEV_XDP_FEATURES, struct.pack("=Q", 1 | 16))) == ["basic", "hw-offload"]
+    assert nd.parse_xdp_features(nl.nla_u32(nd.NETDEV_A_DEV_IFINDEX, 5)) == []
+
+
 def test_extack_text_is_read_from_the_error():
     request = nl.nl_msg(16, 5, 1, b"x" * 20)
     text = "Device queue in use due to queue leasing"

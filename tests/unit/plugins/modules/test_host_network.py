@@ -50,6 +50,9 @@ def host(monkeypatch, tmp_path):
         def xdp(self, device):
             return {"mode": "driver", "prog_id": 1} if any("xdp" in c for c in commands) else None
 
+        def xdp_features(self, device):
+            return ["basic", "redirect", "ndo-xmit", "xsk-zerocopy"]
+
     monkeypatch.setattr(host_engine, "HostIO", IO)
     return {"nic": nic, "kernel": kernel, "commands": commands, "dirs": dirs, "root": tmp_path}
 
