@@ -5,7 +5,8 @@ The kernel is asked directly (a raw RTM_NEWLINK written here, not the collection
 read back with sysfs, ethtool and AF_XDP binds: a single device created with LOWERDEV owns exactly
 the asked NIC queues as leases 1..n; every refusal leaves no device and no lease; deleting the
 device releases the queues. Then the collection on that kernel: netkit_info sees the attribute in
-BTF, netkit_link binds with it by default, and provision.yml converges and verifies with it. Last,
+BTF, netkit_link binds with it by default, and provision.yml converges and verifies with it, and a
+VM's zero-copy AF_XDP socket on its LOWERDEV-bound queue receives and sends. Last,
 the series' own kernel selftest (tools/testing/selftests/drivers/net/hw/nk_lowerdev.py) runs on the node.
 """
 
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from conftest import LAB
+from lab_frames import frames_from_vm, frames_to_vm
 from lab_play import ok, recap_changed, run, run_playbook, run_tasks
 
 # One RTM_NEWLINK for a single netkit device with IFLA_NETKIT_LOWERDEV, packed by hand from
@@ -151,6 +153,12 @@ def test_the_main_job_on_the_patched_kernel(node):
     # vm3's NIC queue 10 is leased to nk-vm3 (an AF_XDP bind on it is refused), queue 14 is free
     assert node.ssh("vmnet-xsk-bind %s 10" % node.nic).returncode != 0
     assert node.ssh("vmnet-xsk-bind %s 14" % node.nic).returncode == 0
+    # the design's path on a LOWERDEV binding: vm1's socket, opened with its qemu arguments, binds
+    # zero-copy on the device's queue 1, takes the frames vm1's rule and context steer to NIC queue 8
+    # (and not vm2's), and what it sends leaves through that NIC queue onto the wire
+    assert frames_to_vm(node, "vm1", {"10.0.0.2": 12}, {"10.0.0.3": 6}) == [12]
+    report, received = frames_from_vm(node, "vm1", "10.0.0.2", 8)
+    assert report["tx_completed"] == 8 and received == 8, (report, received)
     ok_play(run_playbook(node, "teardown.yml"))
     assert shrink_refused(node, 8) is None
 
