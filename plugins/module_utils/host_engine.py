@@ -203,11 +203,23 @@ def _link_params(vm, state="present", binding="auto"):
     return params
 
 
-def _nic_steps(plan):
-    """The NIC's resource calls, in order (the nic_slice role's steps)."""
+def _nic_steps(plan, gone=()):
+    """The NIC's resource calls, in order (the nic_slice role's steps). The rules and then the
+    contexts of VMs that left go first, so that their queues are free for the contexts this plan
+    creates (a context may not overlap another, and a rule keeps its context from being deleted);
+    the last step removes any other context no VM uses."""
     dev = plan["device"]
     contexts = [dict(c) for c in plan["contexts"]]
-    return [
+    gone_rules = [dict(r) for vm in gone for r in vm.get("rules") or []]
+    gone_contexts = [dict(vm["rss_context"]) for vm in gone if vm.get("rss_context")]
+    steps = []
+    if gone_rules:
+        steps.append(("rules of VMs that left", nic_service.run_rules,
+                      {"device": dev, "rules": gone_rules, "state": "deleted"}))
+    if gone_contexts:
+        steps.append(("contexts of VMs that left", nic_service.run_contexts,
+                      {"device": dev, "contexts": gone_contexts, "state": "deleted"}))
+    return steps + [
         ("channels", nic_service.run_channels, {"device": dev, "combined": plan["channels"]}),
         ("contexts", nic_service.run_contexts, {"device": dev, "default": plan["default_table"],
                                                 "contexts": contexts, "state": "merged"}),
@@ -372,8 +384,9 @@ def _present(opts, io, run, boot):
         except NetkitError as err:
             raise _named("removing VM %s" % vm.get("name"), err)
         run.took("netkit %s" % vm["netkit"]["name"], r, r["diff"]["before"], {})
-    # 2. the NIC
-    for key, service, params in _nic_steps(plan):
+    # 2. the NIC (the slices of VMs that left first)
+    same_nic = recorded.get("device") == plan["device"]
+    for key, service, params in _nic_steps(plan, gone if same_nic else ()):
         try:
             r = service(params, io.nic, check_mode=check)
         except NetkitError as err:

@@ -169,6 +169,25 @@ def test_a_vm_that_left_loses_its_device_before_its_rules_and_context(host):
     assert not host.converge(smaller)["changed"]
 
 
+def test_a_vm_that_left_frees_its_queues_for_a_new_vm_in_the_same_run(host):
+    plan = plan_of(VMS)
+    host.converge(plan)
+    host.log = []
+    # vm2 leaves and vm4 comes: vm4 gets vm2's queues 9..10, so vm2's rule and context must be gone
+    # before vm4's context is made (contexts may not overlap)
+    swapped = plan_of([VMS[0], VMS[2], {"name": "vm4", "queues": 2, "addresses": ["10.0.0.9"]}], previous=plan)
+    assert swapped["vms"]["vm4"]["queues"] == [9, 10]
+    r = host.converge(swapped)
+    assert r["changed"]
+    order = [(n, what if n != "nic" else what["op"]) for n, what in host.log]
+    nic_ops = [what for n, what in order if n == "nic"]
+    assert nic_ops.index("context_delete") < nic_ops.index("context_create")
+    assert sorted(sorted(set(c["table"])) for c in host.nic.contexts.values()) == [[8], [9, 10], [11]]
+    assert sorted(r["dst_ip"] for r in host.nic.rules.values()) == sorted(r["dst_ip"] for r in swapped["rules"])
+    assert plan["vms"]["vm2"]["addresses"][0] not in [r["dst_ip"] for r in host.nic.rules.values()]
+    assert not host.converge(swapped)["changed"]
+
+
 def test_drift_is_repaired_by_the_next_run(host):
     plan = plan_of(VMS)
     host.converge(plan)
