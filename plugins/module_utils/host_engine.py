@@ -34,7 +34,7 @@ import copy
 import io as _io
 import zipfile
 
-from ansible_collections.vmnet.netkit.plugins.module_utils import host_files, netkit_service, nic_service
+from ansible_collections.vmnet.netkit.plugins.module_utils import fault_point, host_files, netkit_service, nic_service
 from ansible_collections.vmnet.netkit.plugins.module_utils import xdp_program
 from ansible_collections.vmnet.netkit.plugins.module_utils.errors import (
     KernelError, NetkitError, UnsupportedError, ValidationError)
@@ -90,11 +90,13 @@ class HostIO(object):
         self.commands = []
 
     def run(self, argv, what):
+        """Run a command that changes the host (bpftool, ip, systemctl, apt-get)."""
         self.commands.append(list(argv))
         rc, out, err = self._run(list(argv))
         if rc != 0:
             raise KernelError("%s failed: %s (%s)" % (what, (err or out).strip() or "exit %d" % rc, " ".join(argv)),
                               command=list(argv), stderr=err)
+        fault_point.changed(what)
         return out
 
     def which(self, tool):

@@ -14,6 +14,7 @@ import errno
 import os
 import tempfile
 
+from ansible_collections.vmnet.netkit.plugins.module_utils import fault_point
 from ansible_collections.vmnet.netkit.plugins.module_utils.errors import KernelError
 
 
@@ -55,6 +56,7 @@ def atomic_write(path, data, mode=0o644, dir_mode=0o755):
             os.fsync(dfd)
         finally:
             os.close(dfd)
+        fault_point.changed("write %s" % path)
     except (IOError, OSError) as err:
         raise KernelError("cannot write %s: %s (the old file, if any, is unchanged)" % (
             path, err.strerror or err), errno=err.errno)
@@ -70,8 +72,9 @@ def remove(path):
     """Remove a file; -> True when there was one."""
     try:
         os.unlink(path)
-        return True
     except OSError as err:
         if err.errno == errno.ENOENT:
             return False
         raise KernelError("cannot remove %s: %s" % (path, err.strerror or err), errno=err.errno)
+    fault_point.changed("remove %s" % path)
+    return True

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 
+from ansible_collections.vmnet.netkit.plugins.module_utils import fault_point
 from ansible_collections.vmnet.netkit.plugins.module_utils import btf
 from ansible_collections.vmnet.netkit.plugins.module_utils import netkit_caps
 from ansible_collections.vmnet.netkit.plugins.module_utils import netkit_rtnl as rt
@@ -135,6 +136,7 @@ class NetkitKernel(object):
                 fds.append(peer["netns_fd"])
                 spec["peer"] = peer
             self.rtnl().create(rt.build_newlink(spec, self.attr_ids()))
+            fault_point.changed("create %s" % spec.get("name"))
         finally:
             for fd in fds:
                 os.close(fd)
@@ -151,20 +153,24 @@ class NetkitKernel(object):
         link = self._own(name, netns)
         if link is not None:
             self.rtnl(netns).delete(link["ifindex"])
+            fault_point.changed("delete %s" % name)
 
     def change_policy(self, name, netns, policy=None, peer_policy=None):
         link = self._own(name, netns)
         self.rtnl(netns).change(rt.build_policy_change(link["ifindex"], policy, peer_policy, self.attr_ids()))
+        fault_point.changed("policy of %s" % name)
 
     def setlink(self, name, netns, up=None, mtu=None, address=None):
         link = self._own(name, netns)
         self.rtnl(netns).setlink(rt.build_setlink(link["ifindex"], up=up, mtu=mtu, address=address))
+        fault_point.changed("set %s" % name)
 
     def move(self, name, netns, to_netns):
         link = self._own(name, netns)
         fd = rt.netns_fd(to_netns) if to_netns else os.open("/proc/self/ns/net", os.O_RDONLY)
         try:
             self.rtnl(netns).setlink(rt.build_setlink(link["ifindex"], netns_fd=fd))
+            fault_point.changed("move %s" % name)
         finally:
             os.close(fd)
 
@@ -172,4 +178,6 @@ class NetkitKernel(object):
         """Lease rx ``queue`` of NIC ``device`` to netkit ``name`` (both here); -> netkit queue id."""
         nk = self._own(name, None)
         nic = self.rtnl().link(device)
-        return self.netdev().queue_create(nk["ifindex"], nic["ifindex"], queue)
+        queue_id = self.netdev().queue_create(nk["ifindex"], nic["ifindex"], queue)
+        fault_point.changed("lease %s queue %d to %s" % (device, queue, name))
+        return queue_id

@@ -22,6 +22,7 @@ import shutil
 import socket
 import subprocess
 
+from ansible_collections.vmnet.netkit.plugins.module_utils import fault_point
 from ansible_collections.vmnet.netkit.plugins.module_utils import ethtool_text as et
 from ansible_collections.vmnet.netkit.plugins.module_utils.errors import KernelError, UnsupportedError
 from ansible_collections.vmnet.netkit.plugins.module_utils.ethtool_genl import EthtoolGenl
@@ -323,6 +324,11 @@ class NicKernel(object):
 
     def apply(self, device, action):
         """Run one planned action; -> ``{"id": new context id}`` / ``{"loc": rule location}`` / ``{}``."""
+        result = self._apply(device, action)
+        fault_point.changed("%s on %s" % (action["op"], device))
+        return result
+
+    def _apply(self, device, action):
         if action["op"] in RSS_OPS and self.rss_over_netlink():
             return self._apply_rss_netlink(device, action)
         argv = list(action["argv"])

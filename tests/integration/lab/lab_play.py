@@ -12,17 +12,19 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.a
 VENV_BIN = os.path.join(os.environ.get("VMNET_VENV", os.path.join(ROOT, ".venv")), "bin")
 
 
-def run_tasks(node, tasks, check=False, diff=False):
+def run_tasks(node, tasks, check=False, diff=False, environment=None):
     """Run ``tasks`` [(module, args), ...] in one play on lab-node; -> their registered results.
 
     Every task runs (failures are kept in its result), so one playbook run serves a whole scenario.
+    ``environment``: variables set for the modules on the node.
     """
     work = tempfile.mkdtemp(prefix="lab-play-")
     out = os.path.join(work, "results.json")
     play_tasks = []
     for n, (module, args) in enumerate(tasks):
         name = module if "." in module else "vmnet.netkit.%s" % module
-        play_tasks.append({"name": "task %d" % n, name: args, "register": "r%d" % n, "ignore_errors": True})
+        play_tasks.append({"name": "task %d" % n, name: args, "register": "r%d" % n, "ignore_errors": True,
+                           "environment": environment or {}})
     play_tasks.append({
         "name": "save", "ansible.builtin.copy": {
             "content": "{{ [%s] | to_json }}" % ", ".join("r%d" % n for n in range(len(tasks))), "dest": out},
@@ -49,9 +51,9 @@ def run_tasks(node, tasks, check=False, diff=False):
         return json.load(f)
 
 
-def run(node, module, args, check=False, diff=False):
+def run(node, module, args, check=False, diff=False, environment=None):
     """One task on lab-node; -> its registered result (failures included)."""
-    return run_tasks(node, [(module, args)], check=check, diff=diff)[0]
+    return run_tasks(node, [(module, args)], check=check, diff=diff, environment=environment)[0]
 
 
 def ok(result):

@@ -1,16 +1,18 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """What happens when things go wrong, on the lab node: two runs at once are serialized by the
-host's lock (a run that cannot get it in time gives up, names the holder and changes nothing), and a
-full disk under the state directory fails the run with the file named while the records stay whole;
-the next run converges."""
+host's lock (a run that cannot get it in time gives up, names the holder and changes nothing), a
+full disk under the state directory fails the run with the file named while the records stay whole,
+and a run killed (SIGKILL) right after any one of its changes leaves a host that the next run
+converges from; the next run converges in each case."""
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
-from lab_play import recap_changed, run_playbook
-from test_provision import WITH_VM7, snapshot
+from lab_play import recap_changed, run, run_playbook
+from test_provision import WITH_VM7, snapshot, table_queues
 
 STATE = "/var/lib/vmnet-netkit"
 
@@ -91,3 +93,59 @@ def test_a_full_disk_names_the_file_and_leaves_the_records_whole(lab):
     rc, out = run_playbook(lab, "verify.yml", WITH_VM7)
     assert rc == 0 and "7 VMs as planned, no drift" in out, out[-3000:]
     assert len(contexts(lab)) == 7
+
+
+TWO_VMS = {"vmnet_vms": [{"name": "vm1", "queues": 1, "addresses": ["10.0.0.2"]},
+                         {"name": "vm7", "queues": 2, "addresses": ["10.0.0.8", "fd00:10::8"]}]}
+
+
+def kernel_view(node):
+    """What the slices are made of, the way the kernel shows it: contexts (their tables), rules (their
+    match and action), netkit devices with their queues, the NIC queues leased (queue-get through the
+    NIC's sysfs: a leased queue cannot be bound by AF_XDP, so it is read from the devices' queues)."""
+    contexts = {}
+    for c in range(1, 17):
+        out = node.ssh("ethtool -x %s context %d" % (node.nic, c))
+        if out.returncode == 0:
+            contexts[c] = sorted(table_queues(out.stdout))
+    rules = node.sh("ethtool -n %s | grep -E 'Filter|Dest|Action|Context' || true" % node.nic)
+    devices = node.sh("for d in /sys/class/net/nk-*; do [ -e $d ] && echo ${d##*/} $(ls $d/queues); done; true")
+    return contexts, rules, devices
+
+
+def test_a_run_killed_after_any_change_leaves_a_host_the_next_run_converges_from(lab):
+    """Each run gets VMNET_NETKIT_KILL_AFTER=1: it kills itself (SIGKILL) right after its first change
+    of the host. Starting from a bare host, run after run, every state a killed run can leave (after
+    1, 2, ... changes of a full provision) is the start of the next run, until a run makes no change:
+    the host has converged from every one of them."""
+    ok_rc, out = run_playbook(lab, "provision.yml", TWO_VMS)
+    assert ok_rc == 0, out[-3000:]
+    plan = json.loads(lab.sh("cat %s/plan.json" % STATE))
+    reference = kernel_view(lab)
+    assert len(reference[0]) == 2, reference
+    ok_rc, out = run_playbook(lab, "teardown.yml")
+    assert ok_rc == 0, out[-3000:]
+    assert kernel_view(lab) == ({}, "", "")
+    kills = []
+    for _attempt in range(120):
+        result = run(lab, "host_network", {"plan": plan}, environment={"VMNET_NETKIT_KILL_AFTER": "1"})
+        if not result.get("failed"):
+            break
+        trace = result.get("module_stderr") or ""
+        assert "VMNET_NETKIT_KILL_AFTER=1: killed after change 1: " in trace, result.get("msg")
+        kills.append(trace.split("killed after change 1: ")[1].splitlines()[0])
+    else:
+        pytest.fail("still changing after 120 runs: %s" % kills[-10:])
+    # a run that was not killed made no change: the host had converged
+    assert not result["changed"], result["actions"]
+    # every kind of change was a kill point, the gap between a device and its leases among them
+    for what in ("context_create", "rule_add", "create nk-vm7", "lease %s queue" % lab.nic, "write ",
+                 "attaching the XDP program"):
+        assert [k for k in kills if what in k], (what, kills)
+    # what the killed runs left behind was taken up, not made again: same contexts, rules, devices
+    # and leases as one clean run (context ids may differ), and verify.yml finds no drift
+    view = kernel_view(lab)
+    assert sorted(view[0].values()) == sorted(reference[0].values()), (view, reference)
+    assert len(view[1].splitlines()) == len(reference[1].splitlines()) and view[2] == reference[2], (view, reference)
+    rc, out = run_playbook(lab, "verify.yml", TWO_VMS)
+    assert rc == 0 and "2 VMs as planned, no drift" in out, out[-3000:]
