@@ -85,7 +85,8 @@ static int nsim_xsk_disable(struct nsim_rq *rq)
 		return -EINVAL;
 	WRITE_ONCE(rq->xsk.pool, NULL);
 	/* A NAPI poll runs with bottom halves off, an RCU read side: after
-	 * this no poll uses the pool. Received buffers never outlive a poll. */
+	 * this no poll uses the pool. Received buffers never outlive a poll.
+	 */
 	synchronize_net();
 	xdp_rxq_info_unreg(&rq->xsk.rxq);
 	xsk_pool_dma_unmap(pool, 0);
@@ -229,7 +230,8 @@ bool nsim_xsk_poll_end(struct netdevsim *ns, struct nsim_rq *rq,
 	sent = nsim_xsk_xmit(ns->netdev, rq, pool, budget);
 	if (xsk_uses_need_wakeup(pool)) {
 		/* Ask the socket for a wakeup (sendto, poll) when this queue
-		 * has nothing more to do without one. */
+		 * has nothing more to do without one.
+		 */
 		if (rq->xsk.starved)
 			xsk_set_rx_need_wakeup(pool);
 		else

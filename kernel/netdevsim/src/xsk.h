@@ -35,7 +35,8 @@ int nsim_xdp_xmit(struct net_device *dev, int n, struct xdp_frame **frames, u32 
 void nsim_xsk_rcv(struct netdevsim *ns, struct nsim_rq *rq, struct xsk_buff_pool *pool,
 		  struct bpf_prog *prog, struct sk_buff *skb);
 /* NAPI, after the receive loop: flush redirects, send from the socket's tx
- * ring; true while descriptors are left for another poll. */
+ * ring; true while descriptors are left for another poll.
+ */
 bool nsim_xsk_poll_end(struct netdevsim *ns, struct nsim_rq *rq,
 		       struct xsk_buff_pool *pool, int budget);
 
