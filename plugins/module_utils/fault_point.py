@@ -7,10 +7,11 @@ that changes a device, a NIC or a lease; an ethtool, bpftool, ip or systemctl co
 written or removed), and each calls :func:`changed` right after its change took effect.
 
 With ``VMNET_NETKIT_KILL_AFTER=N`` in the environment of the module, the process kills itself with
-SIGKILL right after its Nth change: no exception handler, no clean-up, no record written after it,
-as when the node loses power or an operator kills the run. The lab's kill-anywhere test sets it to
-show that a run killed after any change leaves a host that the next run converges from. Unset (the
-normal case), :func:`changed` does nothing.
+SIGKILL right after its Nth change (or, when the value is not a number, right after the first change
+whose description contains it, for example ``create nk-vm7``): no exception handler, no clean-up, no
+record written after it, as when the node loses power or an operator kills the run. The lab's fault
+tests set it to show that a run killed after any change leaves a host that the next run converges
+from. Unset (the normal case), :func:`changed` does nothing.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def changed(what):
     if not limit:
         return
     _done[0] += 1
-    if _done[0] >= int(limit):
+    if (_done[0] >= int(limit)) if limit.isdigit() else (limit in what):
         sys.stderr.write("%s=%s: killed after change %d: %s\n" % (KILL_AFTER_ENV, limit, _done[0], what))
         sys.stderr.flush()
         os.kill(os.getpid(), signal.SIGKILL)

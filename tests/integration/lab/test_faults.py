@@ -2,8 +2,9 @@
 """What happens when things go wrong, on the lab node: two runs at once are serialized by the
 host's lock (a run that cannot get it in time gives up, names the holder and changes nothing), a
 full disk under the state directory fails the run with the file named while the records stay whole,
-and a run killed (SIGKILL) right after any one of its changes leaves a host that the next run
-converges from; the next run converges in each case."""
+a run killed (SIGKILL) right after any one of its changes leaves a host that the next run converges
+from, and a node that reboots in the middle of a run comes up with its recorded VMs (the boot-time
+re-apply) and converges on the next run; the next run converges in each case."""
 
 from __future__ import annotations
 
@@ -149,3 +150,33 @@ def test_a_run_killed_after_any_change_leaves_a_host_the_next_run_converges_from
     assert len(view[1].splitlines()) == len(reference[1].splitlines()) and view[2] == reference[2], (view, reference)
     rc, out = run_playbook(lab, "verify.yml", TWO_VMS)
     assert rc == 0 and "2 VMs as planned, no drift" in out, out[-3000:]
+
+
+def test_a_reboot_in_the_middle_of_a_run_comes_back_recorded_and_the_next_run_converges(lab):
+    """Six VMs are provisioned and recorded; a run that adds vm7 is killed right after it created vm7's
+    netkit device (vm7's context and rules made, the device's leases and the records not), and the node
+    reboots before anyone runs again."""
+    ok_rc, out = run_playbook(lab, "provision.yml", WITH_VM7)
+    assert ok_rc == 0, out[-3000:]
+    plan7 = json.loads(lab.sh("cat %s/plan.json" % STATE))
+    ok_rc, out = run_playbook(lab, "provision.yml")  # vm7 leaves again: six VMs recorded
+    assert ok_rc == 0, out[-3000:]
+    recorded = lab.sh("sha256sum %s/plan.json" % STATE)
+    result = run(lab, "host_network", {"plan": plan7}, environment={"VMNET_NETKIT_KILL_AFTER": "create nk-vm7"})
+    assert result.get("failed") and ": create nk-vm7" in (result.get("module_stderr") or ""), result
+    assert lab.ssh("ip link show nk-vm7").returncode == 0  # half-made: the device is there ...
+    assert lab.sh("ls /sys/class/net/nk-vm7/queues").split() == ["rx-0", "tx-0"]  # ... without its leases
+    assert lab.sh("sha256sum %s/plan.json" % STATE) == recorded
+    lab.reboot()
+    lab.ssh("systemctl is-system-running --wait")
+    unit = lab.sh("systemctl show -p Result -p ActiveState vmnet-netkit-reapply.service")
+    assert "ActiveState=active" in unit and "Result=success" in unit, unit
+    # the re-apply brought back what the record names: six VMs, no drift
+    rc, out = run_playbook(lab, "verify.yml")
+    assert rc == 0 and "6 VMs as planned, no drift" in out, out[-3000:]
+    # and the run that was cut short, run again, converges
+    ok_rc, out = run_playbook(lab, "provision.yml", WITH_VM7)
+    assert ok_rc == 0 and recap_changed(out) == 1, out[-3000:]
+    rc, out = run_playbook(lab, "verify.yml", WITH_VM7)
+    assert rc == 0 and "7 VMs as planned, no drift" in out, out[-3000:]
+    assert len(contexts(lab)) == 7
