@@ -209,7 +209,9 @@ def _nic_steps(plan, gone=()):
     """The NIC's resource calls, in order (the nic_slice role's steps). The rules and then the
     contexts of VMs that left go first, so that their queues are free for the contexts this plan
     creates (a context may not overlap another, and a rule keeps its context from being deleted);
-    the last step removes any other context no VM uses."""
+    the last steps remove the other rules and contexts of the collection's that no VM uses. Contexts
+    no record names, and rules that do not steer to the collection's contexts, belong to someone else:
+    they stay (verify.yml reports them)."""
     dev = plan["device"]
     contexts = [dict(c) for c in plan["contexts"]]
     gone_rules = [dict(r) for vm in gone for r in vm.get("rules") or []]
@@ -226,9 +228,10 @@ def _nic_steps(plan, gone=()):
         ("contexts", nic_service.run_contexts, {"device": dev, "default": plan["default_table"],
                                                 "contexts": contexts, "state": "merged"}),
         ("rules", nic_service.run_rules, {"device": dev, "rules": [dict(r) for r in plan["rules"]],
-                                          "state": "overridden"}),
+                                          "state": "overridden", "owned_only": True}),
         ("contexts no VM uses", nic_service.run_contexts, {"device": dev, "default": plan["default_table"],
-                                                           "contexts": contexts, "state": "overridden"}),
+                                                           "contexts": contexts, "state": "overridden",
+                                                           "owned_only": True}),
     ]
 
 

@@ -308,7 +308,8 @@ def plan_contexts(state, record, params):
             if cid in resolved.values():
                 continue
             owner = claimed.get(cid)
-            if mode == "overridden":
+            # owned_only (host_network): a context no record names is someone else's; it stays
+            if mode == "overridden" and (owner is not None or not params.get("owned_only")):
                 deletes.append((cid, owner))
             else:
                 kept_others[cid] = owner
@@ -519,7 +520,10 @@ def plan_rules(state, record, params, check_mode=False):
                 delete.extend(c["loc"] for c in same)
                 add.append(r)
         if mode == "overridden":
-            delete.extend(c["loc"] for c in current if c["loc"] not in keep)
+            # owned_only (host_network): only rules that steer to a context the record names are ours
+            ours = set(valid.values())
+            delete.extend(c["loc"] for c in current if c["loc"] not in keep
+                          and (not params.get("owned_only") or c.get("context") in ours))
     else:
         if items:
             matches = set(rule_match(r) for r in wanted)

@@ -168,12 +168,29 @@ def test_drift_is_reported_then_repaired(lab):
            "ethtool -N %s delete $loc; done" % (lab.nic, ctx, lab.nic))
     lab.sh("ethtool -X %s context %s delete && ip link del nk-vm5 && ip link set dev %s xdp off"
            % (lab.nic, ctx, lab.nic))
+    # someone else's slice, made by hand on a free queue: a context (it takes the id vm2's had) and a
+    # rule that steers to it, and a rule to a host queue
+    foreign = lab.sh("ethtool -X %s start 15 equal 1 context new" % lab.nic).split()[-1]
+    assert foreign == ctx, "the kernel gave the hand-made context id %s, not vm2's freed %s" % (foreign, ctx)
+    lab.sh("ethtool -N {nic} flow-type udp4 dst-ip 10.0.0.251 context {c} && "
+           "ethtool -N {nic} flow-type tcp4 dst-ip 10.0.0.250 dst-port 22 action 2".format(nic=lab.nic, c=foreign))
+    hand_made = lab.sh("ethtool -x %s context %s; ethtool -n %s | grep -A8 -E '10.0.0.25[01]'"
+                       % (lab.nic, foreign, lab.nic))
     rc, out = run_playbook(lab, "verify.yml")
     assert rc != 0, out[-3000:]
-    for drift in ("RSS context vm2", "rule 10.0.0.3", "netkit nk-vm5", "netkit nk-vm3", "XDP program"):
+    for drift in ("RSS context vm2", "rule 10.0.0.3", "netkit nk-vm5", "netkit nk-vm3", "XDP program",
+                  "RSS context %s" % foreign, "not made by vmnet.netkit", "10.0.0.251", "10.0.0.250"):
         assert drift in out, (drift, out[-3000:])
-    # one module call repairs it all
+    # one module call repairs it all: vm2's context again (a new id), and the hand-made context and
+    # rules are neither adopted nor removed
     assert recap_changed(ok(run_playbook(lab, "provision.yml"))) == 1
+    assert lab.sh("ethtool -x %s context %s; ethtool -n %s | grep -A8 -E '10.0.0.25[01]'"
+                  % (lab.nic, foreign, lab.nic)) == hand_made
+    rc, out = run_playbook(lab, "verify.yml")
+    assert rc != 0 and "not made by vmnet.netkit" in out and "RSS context vm2" not in out, out[-3000:]
+    # removing them stays the owner's choice
+    lab.sh("for loc in $(ethtool -n {nic} | awk '/^Filter:/ {{l = $2}} /10.0.0.25[01]/ {{print l}}'); do "
+           "ethtool -N {nic} delete $loc; done; ethtool -X {nic} context {c} delete".format(nic=lab.nic, c=foreign))
     assert "6 VMs as planned, no drift" in ok(run_playbook(lab, "verify.yml"))
     assert "prog/xdp" in lab.sh("ip -d link show %s" % lab.nic)
     assert lab.sh("ls /sys/class/net/nk-vm5/queues").split() == ["rx-0", "rx-1", "tx-0"]

@@ -188,6 +188,24 @@ def test_a_vm_that_left_frees_its_queues_for_a_new_vm_in_the_same_run(host):
     assert not host.converge(swapped)["changed"]
 
 
+def test_contexts_and_rules_of_someone_else_are_left_alone(host):
+    plan = plan_of(VMS)
+    host.converge(plan)
+    # made by hand (ethtool -X eth0 start 15 equal 1 context new; ethtool -N eth0 flow-type tcp4 ...)
+    host.nic.contexts[9] = {"id": 9, "table": [15] * len(host.nic.table), "hfunc": "toeplitz", "key": host.nic.key}
+    host.nic.rules[100] = {"flow_type": "tcp4", "dst_ip": "192.0.2.9", "dst_port": 22, "queue": 2, "loc": 100}
+    host.nic.rules[101] = {"flow_type": "udp4", "dst_ip": "192.0.2.10", "context": 9, "loc": 101}
+    before = host.kernel_view()
+    r = host.converge(plan)
+    assert not r["changed"], r["actions"]
+    assert host.kernel_view() == before
+    # a VM that leaves still takes its own rule and context with it, and only those
+    smaller = plan_of([VMS[0], VMS[2]], previous=plan)
+    host.converge(smaller)
+    assert 9 in host.nic.contexts and 100 in host.nic.rules and 101 in host.nic.rules
+    assert sorted(sorted(set(c["table"])) for c in host.nic.contexts.values()) == [[8], [11], [15]]
+
+
 def test_drift_is_repaired_by_the_next_run(host):
     plan = plan_of(VMS)
     host.converge(plan)
