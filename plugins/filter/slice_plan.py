@@ -19,7 +19,7 @@ description:
     first host, the gateway).
 options:
   _input:
-    description: The VMs, each C({name, queues (default 1), addresses, mac}).
+    description: The VMs, each C({name, queues, addresses, mac}); C(queues) (how many NIC queues the VM gets) is required.
     type: list
     elements: dict
     required: true
