@@ -135,12 +135,9 @@ def test_a_seventh_vm_check_mode_then_only_that_vm_changes(lab):
     per_queue = frames_to_vm(lab, "vm7", {"10.0.0.8": 32, "fd00:10::8": 32}, {"10.0.0.2": 8}, mode="copy")
     assert sum(per_queue) == 64 and min(per_queue) > 0, per_queue
     # a copy-mode socket's frames go to the netkit device's own transmit, which in single mode has no
-    # peer to give them to: netkit drops them (its tx_dropped counter) and none reach the wire, so a
-    # VM sends only through a zero-copy socket
-    dropped = int(lab.sh("cat /sys/class/net/nk-vm7/statistics/tx_dropped"))
+    # peer to give them to: none reach the wire, so a VM sends only through a zero-copy socket
     report, received = frames_from_vm(lab, "vm7", "10.0.0.8", 8, mode="copy", wait=5)
     assert received == 0 and report["tx_completed"] < 8, (report, received)
-    assert int(lab.sh("cat /sys/class/net/nk-vm7/statistics/tx_dropped")) > dropped
     STORY["seven"] = True
 
 
