@@ -19,10 +19,6 @@ description:
   - Reads the current counts through the SIOCETHTOOL ioctl (no process) and changes them with the
     C(ethtool) command; reads back afterwards and fails if the NIC does not show the wanted counts.
 options:
-  device:
-    description: Name of the network device, for example C(eth0).
-    type: str
-    required: true
   combined:
     description:
       - Number of combined (RX+TX) channels. Not changed when omitted.
@@ -63,6 +59,8 @@ seealso:
   - module: vmnet.netkit.rss_contexts
   - module: vmnet.netkit.ntuple_rules
   - module: vmnet.netkit.nic_info
+extends_documentation_fragment:
+  - vmnet.netkit.nic
 author: vmnet.netkit maintainers (@vmnet)
 """
 

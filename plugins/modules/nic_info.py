@@ -16,11 +16,6 @@ description:
     manages it), every ntuple rule, and what the NIC, the kernel and ethtool can do.
   - Reads through the SIOCETHTOOL ioctl and the ethtool netlink family (no process per context or rule);
     runs C(ethtool --version) once for the version.
-options:
-  device:
-    description: Name of the network device.
-    type: str
-    required: true
 attributes:
   check_mode:
     support: full
@@ -44,6 +39,8 @@ seealso:
   - module: vmnet.netkit.nic_channels
   - module: vmnet.netkit.rss_contexts
   - module: vmnet.netkit.ntuple_rules
+extends_documentation_fragment:
+  - vmnet.netkit.nic
 author: vmnet.netkit maintainers (@vmnet)
 """
 

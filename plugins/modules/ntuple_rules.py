@@ -20,10 +20,6 @@ description:
   - Turns the C(ntuple-filters) feature on when rules need it.
   - Reads every rule through the SIOCETHTOOL ioctl (no process per rule); writes with C(ethtool -N).
 options:
-  device:
-    description: Name of the network device.
-    type: str
-    required: true
   rules:
     description:
       - The rules. Each needs exactly one of I(context), I(queue) or I(drop=true), except with I(state=deleted),
@@ -97,6 +93,8 @@ notes:
 seealso:
   - module: vmnet.netkit.rss_contexts
   - module: vmnet.netkit.nic_info
+extends_documentation_fragment:
+  - vmnet.netkit.nic
 author: vmnet.netkit maintainers (@vmnet)
 """
 

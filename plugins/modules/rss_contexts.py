@@ -21,10 +21,6 @@ description:
   - Reads every context in one netlink RSS_GET dump on kernel 6.12 and later, or one ioctl per candidate
     id on older kernels (no process either way); writes with C(ethtool -X).
 options:
-  device:
-    description: Name of the network device.
-    type: str
-    required: true
   default:
     description:
       - The default (main) indirection table, used by traffic no rule steers elsewhere.
@@ -120,6 +116,8 @@ seealso:
   - module: vmnet.netkit.nic_channels
   - module: vmnet.netkit.ntuple_rules
   - module: vmnet.netkit.nic_info
+extends_documentation_fragment:
+  - vmnet.netkit.nic
 author: vmnet.netkit maintainers (@vmnet)
 """
 

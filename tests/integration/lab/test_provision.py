@@ -155,6 +155,10 @@ def test_removing_one_vm_removes_only_its_slice(lab):
     STORY["five"] = True
 
 
+# The hand-made context's table and each hand-made rule (ethtool -n prints one paragraph per rule).
+HAND_MADE = "ethtool -x {nic} context {c}; ethtool -n {nic} | awk -v RS= '/10[.]0[.]0[.]25[01]/'"
+
+
 def test_drift_is_reported_then_repaired(lab):
     after("five")
     # changes behind the collection's back: vm2's rules and then its context, a netkit device, the
@@ -168,26 +172,27 @@ def test_drift_is_reported_then_repaired(lab):
     # someone else's slice, made by hand on a free queue: a context (it takes the id vm2's had) and a
     # rule that steers to it, and a rule to a host queue
     foreign = lab.sh("ethtool -X %s start 15 equal 1 context new" % lab.nic).split()[-1]
-    assert foreign == ctx, "the kernel gave the hand-made context id %s, not vm2's freed %s" % (foreign, ctx)
-    lab.sh("ethtool -N {nic} flow-type udp4 dst-ip 10.0.0.251 context {c} && "
-           "ethtool -N {nic} flow-type tcp4 dst-ip 10.0.0.250 dst-port 22 action 2".format(nic=lab.nic, c=foreign))
-    hand_made = lab.sh("ethtool -x %s context %s; ethtool -n %s | grep -A8 -E '10.0.0.25[01]'"
-                       % (lab.nic, foreign, lab.nic))
-    rc, out = run_playbook(lab, "verify.yml")
-    assert rc != 0, out[-3000:]
-    for drift in ("RSS context vm2", "rule 10.0.0.3", "netkit nk-vm5", "netkit nk-vm3", "XDP program",
-                  "RSS context %s" % foreign, "not made by vmnet.netkit", "10.0.0.251", "10.0.0.250"):
-        assert drift in out, (drift, out[-3000:])
-    # one module call repairs it all: vm2's context again (a new id), and the hand-made context and
-    # rules are neither adopted nor removed
-    assert recap_changed(ok(run_playbook(lab, "provision.yml"))) == 1
-    assert lab.sh("ethtool -x %s context %s; ethtool -n %s | grep -A8 -E '10.0.0.25[01]'"
-                  % (lab.nic, foreign, lab.nic)) == hand_made
-    rc, out = run_playbook(lab, "verify.yml")
-    assert rc != 0 and "not made by vmnet.netkit" in out and "RSS context vm2" not in out, out[-3000:]
-    # removing them stays the owner's choice
-    lab.sh("for loc in $(ethtool -n {nic} | awk '/^Filter:/ {{l = $2}} /10.0.0.25[01]/ {{print l}}'); do "
-           "ethtool -N {nic} delete $loc; done; ethtool -X {nic} context {c} delete".format(nic=lab.nic, c=foreign))
+    try:
+        assert foreign == ctx, "the kernel gave the hand-made context id %s, not vm2's freed %s" % (foreign, ctx)
+        lab.sh("ethtool -N {nic} flow-type udp4 dst-ip 10.0.0.251 context {c} && "
+               "ethtool -N {nic} flow-type tcp4 dst-ip 10.0.0.250 dst-port 22 action 2".format(nic=lab.nic, c=foreign))
+        hand_made = lab.sh(HAND_MADE.format(nic=lab.nic, c=foreign))
+        assert hand_made.count("Filter:") == 2, hand_made
+        rc, out = run_playbook(lab, "verify.yml")
+        assert rc != 0, out[-3000:]
+        for drift in ("RSS context vm2", "rule 10.0.0.3", "netkit nk-vm5", "netkit nk-vm3", "XDP program",
+                      "RSS context %s" % foreign, "not made by vmnet.netkit", "10.0.0.251", "10.0.0.250"):
+            assert drift in out, (drift, out[-3000:])
+        # one module call repairs it all: vm2's context again (a new id), and the hand-made context
+        # and rules are neither adopted nor removed
+        assert recap_changed(ok(run_playbook(lab, "provision.yml"))) == 1
+        assert lab.sh(HAND_MADE.format(nic=lab.nic, c=foreign)) == hand_made
+        rc, out = run_playbook(lab, "verify.yml")
+        assert rc != 0 and "not made by vmnet.netkit" in out and "RSS context vm2" not in out, out[-3000:]
+    finally:
+        # removing them stays the owner's choice
+        lab.sh("for loc in $(ethtool -n {nic} | awk '/^Filter:/ {{l = $2}} /10.0.0.25[01]/ {{print l}}'); do "
+               "ethtool -N {nic} delete $loc; done; ethtool -X {nic} context {c} delete".format(nic=lab.nic, c=foreign))
     assert "6 VMs as planned, no drift" in ok(run_playbook(lab, "verify.yml"))
     assert "prog/xdp" in lab.sh("ip -d link show %s" % lab.nic)
     assert lab.sh("ls /sys/class/net/nk-vm5/queues").split() == ["rx-0", "rx-1", "tx-0"]
