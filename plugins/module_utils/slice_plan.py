@@ -44,6 +44,11 @@ def _subnets(subnets):
         except ValueError as err:
             raise ValidationError("subnets[%d]" % n, "%r is not a network in CIDR form (%s)" % (text, err),
                                   value=text)
+        for m, other in enumerate(out[:-1]):
+            # one address would belong to two pools: the plan could not say which subnet a VM is in
+            if out[-1].version == other.version and out[-1].overlaps(other):
+                raise ValidationError("subnets[%d]" % n, "%s overlaps subnets[%d] (%s); give each address pool once"
+                                      % (out[-1], m, other), value=text, allowed="networks that do not overlap")
     return out
 
 

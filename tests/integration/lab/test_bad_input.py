@@ -67,7 +67,7 @@ CASES = [
     ("channels above the NIC's maximum", channels(combined=999), ["combined", "16"]),
     ("unknown device", channels(device="nosuchnic0", combined=4), ["nosuchnic0"]),
     ("device name with a space", channels(device="eth 0", combined=4), ["device"]),
-    ("device name too long", channels(device="a" * 16, combined=4), ["device", "15"]),
+    ("device name too long", channels(device="a" * 16, combined=4), ["device", "a" * 16]),
     ("device name like a path", channels(device="../eth0", combined=4), ["device"]),
     # rss_contexts
     ("context of zero queues", rss(ctx(equal=0)), ["equal"]),
@@ -80,7 +80,7 @@ CASES = [
     ("context without a name", rss({"start": 14, "equal": 1}), ["name"]),
     ("unknown state", rss(state="purged"), ["state", "merged"]),
     # ntuple_rules
-    ("rule with two actions", ntuple(rule(drop=True)), ["rules[0]"]),
+    ("rule with two actions", ntuple(rule(drop=True)), ["context|queue|drop", "rules"]),
     ("rule without an action", ntuple({"flow_type": "ip4", "dst_ip": "10.0.0.2"}), ["rules[0]"]),
     ("IPv6 address on an ip4 rule", ntuple(rule(dst_ip="fd00:10::2")), ["dst_ip"]),
     ("IPv4 address on an ip6 rule", ntuple(rule(flow_type="ip6", dst_ip="10.0.0.2")), ["dst_ip"]),
@@ -160,7 +160,7 @@ def fill(value, nic):
 def test_every_bad_input_is_refused_before_anything_changes(lab):
     assert len(CASES) >= 60
     before = snapshot(lab)
-    results = run_tasks(lab, [fill(task, lab.nic) for _case, task, _texts in CASES])
+    results = run_tasks(lab, [(module, fill(args, lab.nic)) for _case, (module, args), _texts in CASES])
     after = snapshot(lab)
     wrong = []
     for (case, _task, texts), result in zip(CASES, results):

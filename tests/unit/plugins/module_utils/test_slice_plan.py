@@ -75,6 +75,8 @@ def test_plan_is_deterministic_and_mac_stable():
      "both"),
     ([{"name": "a", "queues": 1, "cpu": 2}], {}, "vms[0]", "unknown key"),
     ([{"name": "a", "queues": 1}], {"subnets": ["10.0.0.1/24"]}, "subnets[0]", "CIDR"),
+    ([{"name": "a", "queues": 1}], {"subnets": ["10.0.0.0/24", "fd00::/64", "10.0.0.128/25"]}, "subnets[2]",
+     "overlaps subnets[0] (10.0.0.0/24)"),
     ([{"name": "a", "queues": 1}, {"name": "b", "queues": 1}], {"subnets": ["10.0.0.0/30"]}, "subnets", "no free address"),
 ])
 def test_errors_name_the_option(vms, kw, option, text):
