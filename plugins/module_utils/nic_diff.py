@@ -521,9 +521,8 @@ def plan_rules(state, record, params, check_mode=False):
                 add.append(r)
         if mode == "overridden":
             # owned_only (host_network): only rules that steer to a context the record names are ours
-            ours = set(valid.values())
             delete.extend(c["loc"] for c in current if c["loc"] not in keep
-                          and (not params.get("owned_only") or c.get("context") in ours))
+                          and (not params.get("owned_only") or c.get("context") in names))
     else:
         if items:
             matches = set(rule_match(r) for r in wanted)

@@ -22,6 +22,11 @@ TX_LIMIT = 60
 BIND_FLAG = {"zerocopy": "--zerocopy", "copy": "--copy"}
 
 
+def reports(out):
+    """The JSON reports vmnet-xsk-bind printed (one line each) among other output."""
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
 def netdev_options(node, vm):
     """The options of VM's qemu -netdev af-xdp argument, from the file provision.yml wrote."""
     args = node.sh("cat /etc/vmnet-netkit/qemu/%s.args" % vm).splitlines()
@@ -68,10 +73,10 @@ def frames_to_vm(node, vm, own, others=None, mode="zerocopy"):
          "sleep %s" % RX_SETTLE, "kill -TERM $pids", "wait",
          "cat /tmp/xsk*.err >&2", "cat /tmp/xsk*.json"])
     out = node.sh(script)
-    reports = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
-    assert len(reports) == queues and all(r["bound"] for r in reports), out
-    assert [r["mode"] for r in reports] == [mode] * queues, out
-    return [r["rx_frames"] for r in reports]
+    bound = reports(out)
+    assert len(bound) == queues and all(r["bound"] for r in bound), out
+    assert [r["mode"] for r in bound] == [mode] * queues, out
+    return [r["rx_frames"] for r in bound]
 
 
 # Builds one Ethernet/IPv4/UDP frame (IPv4 header checksum computed, UDP checksum 0 as IPv4 allows).
@@ -124,7 +129,7 @@ def frames_from_vm(node, vm, src, count, mode="zerocopy", wait=TX_LIMIT):
         % (BIND_FLAG[mode], count, opt["ifname"], opt["start-queue"]),
         "wait $pid", "echo received $(cat /tmp/tx.count)"])
     out = node.sh(script)
-    report = [json.loads(line) for line in out.splitlines() if line.startswith("{")][0]
+    report = reports(out)[0]
     assert report["bound"] and report["mode"] == mode, out
     return report, int(out.split("received ")[-1])
 
@@ -148,5 +153,5 @@ def socket_as_the_kernel_sees_it(node, ifname, queue, mode=None):
     umem = [line.strip() for line in out.splitlines() if line.strip().startswith("umem(")]
     assert len(umem) == 1, out
     fields = dict(kv.split(":", 1) for kv in umem[0][len("umem("):-1].split(","))
-    report = [json.loads(line) for line in out.splitlines() if line.startswith("{")][0]
+    report = reports(out)[0]
     return fields, report
