@@ -27,6 +27,7 @@ ETHTOOL_MSG_RSS_CREATE_ACT = 49
 ETHTOOL_MSG_RSS_DELETE_ACT = 50
 ETHTOOL_A_HEADER_DEV_INDEX = 1
 ETHTOOL_A_HEADER_DEV_NAME = 2
+ETHTOOL_A_CHANNELS_HEADER = 1
 ETHTOOL_A_CHANNELS = {"rx_max": 2, "tx_max": 3, "other_max": 4, "combined_max": 5,
                       "rx": 6, "tx": 7, "other": 8, "combined": 9}
 ETHTOOL_A_RSS_HEADER = 1
@@ -87,6 +88,9 @@ class EthtoolGenl(GenlFamily):
     """Talks to the ``ethtool`` generic netlink family.  Raises OSError/NetlinkError."""
 
     NAME = "ethtool"
+    COMMANDS = {ETHTOOL_MSG_CHANNELS_GET: "CHANNELS_GET", ETHTOOL_MSG_RSS_GET: "RSS_GET",
+                ETHTOOL_MSG_RSS_SET: "RSS_SET", ETHTOOL_MSG_RSS_CREATE_ACT: "RSS_CREATE_ACT",
+                ETHTOOL_MSG_RSS_DELETE_ACT: "RSS_DELETE_ACT"}
 
     def rss_dump_supported(self):
         return self.can(ETHTOOL_MSG_RSS_GET, dump=True)
@@ -131,7 +135,7 @@ class EthtoolGenl(GenlFamily):
         if not self.can(ETHTOOL_MSG_CHANNELS_GET):
             raise NetlinkError(95, "CHANNELS_GET not supported by this kernel")
         replies = self.call(ETHTOOL_MSG_CHANNELS_GET,
-                            [nla_nest(1, nla_str(ETHTOOL_A_HEADER_DEV_NAME, device))],
+                            [nla_nest(ETHTOOL_A_CHANNELS_HEADER, nla_str(ETHTOOL_A_HEADER_DEV_NAME, device))],
                             version=ETHTOOL_GENL_VERSION)
         if not replies:
             raise NetlinkError(61, "no CHANNELS_GET reply")

@@ -93,6 +93,8 @@ class NetdevGenl(nl.GenlFamily):
     """queue-get / queue-create in one network namespace."""
 
     NAME = "netdev"
+    COMMANDS = {NETDEV_CMD_DEV_GET: "dev-get", NETDEV_CMD_QUEUE_GET: "queue-get",
+                NETDEV_CMD_QUEUE_CREATE: "queue-create"}
 
     def leasing_supported(self):
         return self.can(NETDEV_CMD_QUEUE_CREATE)

@@ -240,9 +240,9 @@ def parse_xdp(payload):
 class Rtnl(object):
     """rtnetlink requests for links, in one network namespace."""
 
-    def __init__(self, netns=None, sock=None):
+    def __init__(self, netns=None, sock=None, timeout=nl.DEFAULT_TIMEOUT):
         self.netns = netns
-        self.sock = sock or nl.NetlinkSocket(nl.NETLINK_ROUTE, netns)
+        self.sock = sock or nl.NetlinkSocket(nl.NETLINK_ROUTE, netns, timeout=timeout)
 
     def close(self):
         self.sock.close()
@@ -250,7 +250,7 @@ class Rtnl(object):
     def link(self, name, attr_ids=None):
         """The link called ``name``, or None."""
         try:
-            replies = self.sock.request(RTM_GETLINK, build_getlink(name=name))
+            replies = self.sock.request(RTM_GETLINK, build_getlink(name=name), what="RTM_GETLINK of %s" % name)
         except nl.NetlinkError as err:
             if err.errno == 19:  # ENODEV
                 return None
@@ -261,21 +261,22 @@ class Rtnl(object):
         return None
 
     def links(self, kind=None, attr_ids=None):
-        replies = self.sock.request(RTM_GETLINK, build_getlink(kind=kind), dump=True)
+        replies = self.sock.request(RTM_GETLINK, build_getlink(kind=kind), dump=True,
+                                    what="RTM_GETLINK dump%s" % (" of %s links" % kind if kind else ""))
         out = [parse_link(p, attr_ids) for t, p in replies if t == RTM_NEWLINK]
         return [x for x in out if kind is None or x["kind"] == kind]
 
     def create(self, body):
-        self.sock.request(RTM_NEWLINK, body, flags=nl.NLM_F_CREATE | nl.NLM_F_EXCL)
+        self.sock.request(RTM_NEWLINK, body, flags=nl.NLM_F_CREATE | nl.NLM_F_EXCL, what="RTM_NEWLINK (create)")
 
     def change(self, body):
-        self.sock.request(RTM_NEWLINK, body)
+        self.sock.request(RTM_NEWLINK, body, what="RTM_NEWLINK (change)")
 
     def setlink(self, body):
-        self.sock.request(RTM_SETLINK, body)
+        self.sock.request(RTM_SETLINK, body, what="RTM_SETLINK")
 
     def delete(self, ifindex):
-        self.sock.request(RTM_DELLINK, ifinfomsg(index=ifindex))
+        self.sock.request(RTM_DELLINK, ifinfomsg(index=ifindex), what="RTM_DELLINK of ifindex %d" % ifindex)
 
 
 def netns_fd(name):

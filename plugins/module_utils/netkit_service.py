@@ -11,6 +11,7 @@ did not apply what was asked (so a re-run starts from a clean slate).
 
 from __future__ import annotations
 
+import functools
 import re
 
 from ansible_collections.vmnet.netkit.plugins.module_utils import netkit_caps, vm_processes
@@ -31,6 +32,18 @@ IMMUTABLE = ("mode", "pairing", "scrub", "headroom", "tailroom", "numrxqueues", 
 
 def make_backend():
     return BACKEND()
+
+
+def _reading_errors(run):
+    """A netlink read the kernel refused or left unanswered (not root, a timeout) -> KernelError, which
+    the modules report with the kernel's words (changes are named by _apply already)."""
+    @functools.wraps(run)
+    def wrapper(*args, **kwargs):
+        try:
+            return run(*args, **kwargs)
+        except NetlinkError as err:
+            raise KernelError(str(err), errno=err.errno)
+    return wrapper
 
 
 def check_ifname(option, name):
@@ -556,6 +569,7 @@ def _why(key):
     return " (%s)" % WHY[key] if key in WHY else ""
 
 
+@_reading_errors
 def run_link(params, backend, check_mode=False, diff=False):
     check_names(params)
     lower = params.get("lower") or {}
@@ -613,6 +627,7 @@ def run_link(params, backend, check_mode=False, diff=False):
     return result
 
 
+@_reading_errors
 def run_info(params, backend):
     caps = backend.capabilities()
     namespaces = [None] + list(params.get("netns") or [])

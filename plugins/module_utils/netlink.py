@@ -8,12 +8,19 @@ plain ``python3`` of any managed node (no pyroute2 version to match).  Encoding 
 parsing are pure functions; ``NetlinkSocket`` owns the socket and asks the kernel
 for extended acknowledgements, so an error carries the kernel's own words
 (for example "Device queue in use due to queue leasing").
+
+``NetlinkSocket`` also waits for an answer only so long (``timeout``, 30 s unless
+told otherwise), repeats a dump that a concurrent change interrupted
+(``NLM_F_DUMP_INTR``), and every ``NetlinkError`` says what kind of failure it is
+(``kind``): ``permission`` (needs root or CAP_NET_ADMIN), ``unsupported`` (the
+kernel or the driver lacks the operation), ``timeout``, ``interrupted`` or ``error``.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import errno
 import os
 import socket
 import struct
@@ -27,6 +34,7 @@ NETLINK_CAP_ACK = 10
 NLM_F_REQUEST = 0x1
 NLM_F_MULTI = 0x2
 NLM_F_ACK = 0x4
+NLM_F_DUMP_INTR = 0x10
 NLM_F_ROOT = 0x100
 NLM_F_MATCH = 0x200
 NLM_F_DUMP = NLM_F_ROOT | NLM_F_MATCH
@@ -52,18 +60,80 @@ GENL_CMD_CAP_DUMP = 0x04
 
 CLONE_NEWNET = 0x40000000
 
+# Seconds a request waits for the kernel's next message (NetlinkSocket's default).
+DEFAULT_TIMEOUT = 30.0
+# How often a dump interrupted by a concurrent change (NLM_F_DUMP_INTR) is repeated.
+DUMP_RETRIES = 3
+
+# The kernel's internal "not supported" (ENOTSUPP), which some drivers let reach user space.
+ENOTSUPP = 524
+PERMISSION_ERRNOS = (errno.EPERM, errno.EACCES)
+UNSUPPORTED_ERRNOS = (errno.EOPNOTSUPP, getattr(errno, "ENOTSUP", errno.EOPNOTSUPP), ENOTSUPP,
+                      errno.EPROTONOSUPPORT, errno.EAFNOSUPPORT)
+PERMISSION_HINT = "needs root or CAP_NET_ADMIN"
+
+
+def error_kind(err):
+    """An errno -> ``permission``, ``unsupported``, ``timeout``, ``interrupted`` or ``error``."""
+    if err in PERMISSION_ERRNOS:
+        return "permission"
+    if err in UNSUPPORTED_ERRNOS:
+        return "unsupported"
+    if err == errno.ETIMEDOUT:
+        return "timeout"
+    if err == errno.EINTR:
+        return "interrupted"
+    return "error"
+
+
+def strerror(err):
+    if err == ENOTSUPP:
+        return "Operation not supported (ENOTSUPP)"
+    return os.strerror(err) if err else "Unknown error"
+
+
+def _os_error(err, request, hint=None):
+    """An OSError of a system call (socket, setns, send, recv) -> NetlinkError for ``request``."""
+    text = err.strerror or strerror(err.errno)
+    if err.filename:
+        text = "%s: %s" % (text, err.filename)
+    return NetlinkError(err.errno, text, request=request, hint=hint)
+
 
 class NetlinkError(OSError):
-    """A request the kernel refused: ``errno``, ``strerror`` and the kernel's ``extack`` text."""
+    """A request that failed: ``errno``, ``strerror``, the kernel's ``extack`` text, the ``request``
+    it answers (for example "ethtool RSS_GET") and the ``kind`` of failure (see ``error_kind``).
 
-    def __init__(self, err, text, extack=None):
+    ``str()`` gives the kernel's words and, for a refusal that is about permissions or a missing
+    operation, says so: "Operation not permitted: ethtool RSS_SET needs root or CAP_NET_ADMIN".
+    """
+
+    def __init__(self, err, text, extack=None, request=None, kind=None, hint=None):
         super(NetlinkError, self).__init__(err, text)
         self.extack = extack
+        self.request = request
+        self.kind = kind or error_kind(err)
+        self.hint = hint
+
+    @property
+    def permission_denied(self):
+        return self.kind == "permission"
+
+    @property
+    def unsupported(self):
+        return self.kind == "unsupported"
 
     def __str__(self):
-        if self.extack:
-            return "%s (%s)" % (self.extack, self.strerror)
-        return str(self.strerror)
+        text = "%s (%s)" % (self.extack, self.strerror) if self.extack else str(self.strerror)
+        if self.hint:
+            return "%s: %s" % (text, self.hint)
+        if self.strerror != strerror(self.errno):
+            return text  # a message of its own says everything
+        if self.kind == "permission":
+            return "%s: %s%s" % (text, self.request + " " if self.request else "", PERMISSION_HINT)
+        if self.kind == "unsupported" and self.request:
+            return "%s: %s is not supported by this kernel or driver" % (text, self.request)
+        return text
 
 
 # ---------------------------------------------------------------- pure encoding
@@ -174,6 +244,18 @@ def parse_error(flags, payload):
     return err, asciiz(text) if text else None
 
 
+def parse_done(flags, payload):
+    """NLMSG_DONE payload -> (errno, extack text or None): the dump's error code, then the extended
+    ACK attributes directly (a DONE carries no copy of the request)."""
+    if len(payload) < 4:
+        return 0, None
+    err = -struct.unpack("=i", payload[:4])[0]
+    if not err or not flags & NLM_F_ACK_TLVS:
+        return err, None
+    text = attr_map(payload[4:]).get(NLMSGERR_ATTR_MSG)
+    return err, asciiz(text) if text else None
+
+
 def parse_family(payload):
     """CTRL_CMD_NEWFAMILY payload (after genlmsghdr) -> (id, {op id: flags})."""
     attrs = attr_map(payload)
@@ -225,12 +307,17 @@ def open_socket(protocol, netns=None):
 # ---------------------------------------------------------------- socket
 
 class NetlinkSocket(object):
-    """One netlink socket: ``request()`` sends a message and collects the replies."""
+    """One netlink socket: ``request()`` sends a message and collects the replies.
 
-    def __init__(self, protocol, netns=None):
+    ``timeout``: seconds to wait for each message of an answer (None waits for ever); ``sock``: a
+    socket-like object to use instead of opening one (the unit tests' fake kernel).
+    """
+
+    def __init__(self, protocol, netns=None, timeout=DEFAULT_TIMEOUT, sock=None):
         self.protocol = protocol
         self.netns = netns
-        self._sock = None
+        self.timeout = timeout
+        self._sock = sock
         self._seq = 0
 
     def close(self):
@@ -240,7 +327,13 @@ class NetlinkSocket(object):
 
     def _open(self):
         if self._sock is None:
-            s = open_socket(self.protocol, self.netns)
+            where = " in network namespace %s" % self.netns if self.netns else ""
+            try:
+                s = open_socket(self.protocol, self.netns)
+            except OSError as err:
+                hint = "entering a network namespace needs root (CAP_SYS_ADMIN)" if (
+                    self.netns and err.errno in PERMISSION_ERRNOS and not err.filename) else None
+                raise _os_error(err, "opening a netlink socket%s" % where, hint)
             for opt in (NETLINK_EXT_ACK, NETLINK_CAP_ACK):
                 try:
                     s.setsockopt(SOL_NETLINK, opt, 1)
@@ -250,56 +343,105 @@ class NetlinkSocket(object):
             self._sock = s
         return self._sock
 
-    def request(self, msg_type, body, flags=0, dump=False):
-        """Send one request; -> list of (type, payload) replies.  Raises NetlinkError."""
+    def request(self, msg_type, body, flags=0, dump=False, what=None):
+        """Send one request; -> list of (type, payload) replies.  Raises NetlinkError.
+
+        ``what`` names the request in errors (for example "ethtool RSS_GET").  A dump that a
+        concurrent change interrupted (NLM_F_DUMP_INTR on a reply) is asked again, DUMP_RETRIES
+        times at most, because its replies may be inconsistent.
+        """
+        what = what or "netlink message type %d" % msg_type
+        attempts = 1 + (DUMP_RETRIES if dump else 0)
+        for _attempt in range(attempts):
+            replies, interrupted = self._exchange(msg_type, body, flags, dump, what)
+            if not interrupted:
+                return replies
+        raise NetlinkError(errno.EINTR, "the dump of %s was interrupted by concurrent changes %d times in a row"
+                           % (what, attempts), request=what, kind="interrupted")
+
+    def _exchange(self, msg_type, body, flags, dump, what):
+        """One request and its answer -> (replies, interrupted)."""
         sock = self._open()
         self._seq += 1
         seq = self._seq
         flags |= NLM_F_REQUEST | NLM_F_ACK | (NLM_F_DUMP if dump else 0)
-        sock.send(nl_msg(msg_type, flags, seq, body))
+        try:
+            sock.settimeout(self.timeout)
+            sock.send(nl_msg(msg_type, flags, seq, body))
+        except OSError as err:
+            raise _os_error(err, what)
         replies = []
+        interrupted = False
         while True:
-            data = sock.recv(1 << 20)
+            data = self._receive(sock, what)
             for mtype, mflags, mseq, payload in parse_messages(data):
                 if mseq != seq:
-                    continue
+                    continue  # the late answer to an earlier request that timed out
+                interrupted = interrupted or bool(dump and mflags & NLM_F_DUMP_INTR)
                 if mtype == NLMSG_ERROR:
                     err, text = parse_error(mflags, payload)
                     if err:
-                        raise NetlinkError(err, os.strerror(err), text)
-                    return replies
+                        raise NetlinkError(err, strerror(err), text, request=what)
+                    return replies, interrupted
                 if mtype == NLMSG_DONE:
-                    if len(payload) >= 4:
-                        err, text = parse_error(mflags, payload)
-                        if err > 0:
-                            raise NetlinkError(err, os.strerror(err), text)
+                    err, text = parse_done(mflags, payload)
+                    if err > 0:
+                        raise NetlinkError(err, strerror(err), text, request=what)
                     # an ACK follows a dump's DONE on recent kernels; stop here regardless
-                    return replies
+                    return replies, interrupted
                 replies.append((mtype, payload))
+
+    def _receive(self, sock, what):
+        try:
+            return sock.recv(1 << 20)
+        except socket.timeout:
+            within = " within %g s" % self.timeout if self.timeout is not None else ""
+            raise NetlinkError(errno.ETIMEDOUT, "no answer from the kernel to %s%s" % (what, within), request=what)
+        except OSError as err:
+            raise _os_error(err, what)
 
 
 class GenlFamily(object):
-    """A generic netlink family by name, with the operations the running kernel offers."""
+    """A generic netlink family by name, with the operations the running kernel offers.
+
+    ``COMMANDS`` ({number: name}) names the family's commands in errors.
+    """
 
     NAME = None
+    COMMANDS = {}
 
-    def __init__(self, netns=None, sock=None):
-        self.sock = sock or NetlinkSocket(NETLINK_GENERIC, netns)
+    def __init__(self, netns=None, sock=None, timeout=DEFAULT_TIMEOUT):
+        self.sock = sock or NetlinkSocket(NETLINK_GENERIC, netns, timeout=timeout)
         self.family = None
+        self.absent = False
         self.ops = {}
 
     def close(self):
         self.sock.close()
 
+    def describe(self, cmd):
+        return "%s %s" % (self.NAME, self.COMMANDS.get(cmd, "command %d" % cmd))
+
     def resolve(self):
-        """Find the family; -> True if the kernel has it."""
+        """Find the family; -> True if the kernel has it, False if it has not.
+
+        Only the kernel's "no such family" (ENOENT) or a kernel without generic netlink means
+        False; any other failure (permission, timeout) is raised as NetlinkError.
+        """
         if self.family is not None:
             return True
+        if self.absent:
+            return False
+        what = "the lookup of the %s generic netlink family" % self.NAME
         try:
             replies = self.sock.request(GENL_ID_CTRL, struct.pack("=BBH", CTRL_CMD_GETFAMILY, 1, 0)
-                                        + nla_str(CTRL_ATTR_FAMILY_NAME, self.NAME))
-        except OSError:
-            return False
+                                        + nla_str(CTRL_ATTR_FAMILY_NAME, self.NAME), what=what)
+        except NetlinkError as err:
+            # ENOENT from the kernel's answer, not from opening the socket (a namespace that is gone)
+            if (err.errno == errno.ENOENT and err.request == what) or err.kind == "unsupported":
+                self.absent = True
+                return False
+            raise
         if not replies:
             return False
         self.family, self.ops = parse_family(replies[0][1][4:])
@@ -316,6 +458,7 @@ class GenlFamily(object):
     def call(self, cmd, attrs, dump=False, version=1):
         """-> list of reply attribute payloads (after the genl header)."""
         if not self.resolve():
-            raise NetlinkError(2, "this kernel has no %s generic netlink family" % self.NAME)
+            raise NetlinkError(errno.ENOENT, "this kernel has no %s generic netlink family" % self.NAME,
+                               request=self.describe(cmd), kind="unsupported")
         body = struct.pack("=BBH", cmd, version, 0) + b"".join(attrs)
-        return [p[4:] for _t, p in self.sock.request(self.family, body, dump=dump)]
+        return [p[4:] for _t, p in self.sock.request(self.family, body, dump=dump, what=self.describe(cmd))]

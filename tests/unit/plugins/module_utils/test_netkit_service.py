@@ -10,6 +10,7 @@ from netkit_fake import K73, K612, FakeKernel
 
 from ansible_collections.vmnet.netkit.plugins.module_utils import netkit_service as svc
 from ansible_collections.vmnet.netkit.plugins.module_utils.errors import KernelError, UnsupportedError, ValidationError
+from ansible_collections.vmnet.netkit.plugins.module_utils.netlink import NetlinkError
 
 
 def params(**kw):
@@ -360,3 +361,25 @@ def test_a_half_made_device_is_removed_but_a_foreign_one_of_its_name_is_not():
                                                            "scrub": None, "address": None}), k)
     assert "File exists" in str(err.value) and "half-made device was removed" in str(err.value)
     assert (None, "nk-vm1") not in k.links and k.links[("blue", "nk-vm1")]["kind"] == "veth"
+
+
+def test_a_read_the_kernel_refuses_is_reported_with_what_it_needs():
+    """Capabilities and links are read over netlink: a refusal (not root) or a kernel that does not
+    answer fails the module with the kernel's words, never as "this kernel lacks the feature"."""
+    class Refusing(FakeKernel):
+        def __init__(self, err):
+            FakeKernel.__init__(self)
+            self.err = err
+
+        def capabilities(self):
+            raise self.err
+    denied = NetlinkError(1, "Operation not permitted", request="the lookup of the netdev generic netlink family")
+    with pytest.raises(KernelError) as e:
+        svc.run_link(params(**VM1), Refusing(denied))
+    assert e.value.errno == 1
+    assert str(e.value) == ("Operation not permitted: the lookup of the netdev generic netlink family needs root "
+                            "or CAP_NET_ADMIN")
+    silent = NetlinkError(110, "no answer from the kernel to RTM_GETLINK dump within 10 s")
+    with pytest.raises(KernelError) as e:
+        svc.run_info({"netns": None}, Refusing(silent))
+    assert e.value.errno == 110 and "within 10 s" in str(e.value)
