@@ -10,7 +10,8 @@
  * lab's "wire") goes through the ntuple rules in location order, then
  * through the indirection table of the main table or of the rule's context,
  * indexed by a Toeplitz (or XOR) hash of its addresses and ports under that
- * table's key (nsim_rss_steer). Choices that imitate a particular driver are
+ * table's key (nsim_rss_steer). Which of those fields are hashed is chosen
+ * per flow type (ethtool rx-flow-hash), as on mlx5. Choices that imitate a particular driver are
  * marked "like mlx5", "like ixgbe", etc.
  *
  * Builds against Debian's 6.12 and 7.x kernels (see kernel/netdevsim/README.md).
@@ -48,14 +49,56 @@ static void nsim_rss_spread(struct nsim_rss_table *table, u32 channels)
 		table->indir[i] = ethtool_rxfh_indir_default(i, channels);
 }
 
+enum nsim_rxfh_ft {
+	NSIM_RXFH_TCP4, NSIM_RXFH_UDP4, NSIM_RXFH_SCTP4, NSIM_RXFH_IP4,
+	NSIM_RXFH_TCP6, NSIM_RXFH_UDP6, NSIM_RXFH_SCTP6, NSIM_RXFH_IP6,
+};
+
+#define NSIM_RXFH_L3	(RXH_IP_SRC | RXH_IP_DST)
+#define NSIM_RXFH_L4	(RXH_L4_B_0_1 | RXH_L4_B_2_3)
+
+/* ethtool's flow type -> our index, or -1 for a flow type we do not hash apart. */
+static int nsim_rxfh_ft(u32 flow_type)
+{
+	switch (flow_type) {
+	case TCP_V4_FLOW:	return NSIM_RXFH_TCP4;
+	case UDP_V4_FLOW:	return NSIM_RXFH_UDP4;
+	case SCTP_V4_FLOW:	return NSIM_RXFH_SCTP4;
+	case IPV4_FLOW:		return NSIM_RXFH_IP4;
+	case TCP_V6_FLOW:	return NSIM_RXFH_TCP6;
+	case UDP_V6_FLOW:	return NSIM_RXFH_UDP6;
+	case SCTP_V6_FLOW:	return NSIM_RXFH_SCTP6;
+	case IPV6_FLOW:		return NSIM_RXFH_IP6;
+	default:		return -1;
+	}
+}
+
+/* Ports can be hashed for TCP and UDP; SCTP and other IP frames hash addresses. */
+static u32 nsim_rxfh_allowed(int ft)
+{
+	switch (ft) {
+	case NSIM_RXFH_TCP4:
+	case NSIM_RXFH_UDP4:
+	case NSIM_RXFH_TCP6:
+	case NSIM_RXFH_UDP6:
+		return NSIM_RXFH_L3 | NSIM_RXFH_L4;
+	default:
+		return NSIM_RXFH_L3;
+	}
+}
+
 void nsim_rss_init(struct netdevsim *ns)
 {
 	struct nsim_rss *rss = &ns->ethtool.rss;
 	struct nsim_rss_table *main = &rss->tables[0];
+	int ft;
 
 	spin_lock_init(&rss->lock);
 	INIT_LIST_HEAD(&rss->rules);
 	rss->rule_count = 0;
+	/* Every field a flow type allows: 4-tuple for TCP and UDP, 2-tuple else. */
+	for (ft = 0; ft < NSIM_RXFH_FLOW_TYPES; ft++)
+		rss->fields[ft] = nsim_rxfh_allowed(ft);
 	main->hfunc = ETH_RSS_HASH_TOP;
 	netdev_rss_key_fill(main->key, sizeof(main->key));
 	nsim_rss_spread(main, ns->ethtool.channels);
@@ -315,6 +358,46 @@ int nsim_get_rxnfc(struct net_device *dev, struct ethtool_rxnfc *info,
 	}
 }
 
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 16, 0)
+int nsim_get_rxfh_fields(struct net_device *dev, struct ethtool_rxfh_fields *fields)
+{
+	struct nsim_rss *rss = nsim_rss(dev);
+	int ft = nsim_rxfh_ft(fields->flow_type);
+
+	if (ft < 0)
+		return -EOPNOTSUPP;
+	spin_lock_bh(&rss->lock);
+	fields->data = rss->fields[ft];
+	spin_unlock_bh(&rss->lock);
+	return 0;
+}
+
+/* Any subset of the fields a flow type allows, like mlx5; nothing else. */
+int nsim_set_rxfh_fields(struct net_device *dev, const struct ethtool_rxfh_fields *fields,
+			 struct netlink_ext_ack *extack)
+{
+	struct nsim_rss *rss = nsim_rss(dev);
+	int ft = nsim_rxfh_ft(fields->flow_type);
+
+	if (ft < 0) {
+		NL_SET_ERR_MSG_MOD(extack, "flow type not supported (tcp4 udp4 sctp4 ip4 tcp6 udp6 sctp6 ip6 are)");
+		return -EOPNOTSUPP;
+	}
+	if (fields->data & ~nsim_rxfh_allowed(ft)) {
+		if (nsim_rxfh_allowed(ft) & NSIM_RXFH_L4)
+			NL_SET_ERR_MSG_MOD(extack,
+					   "hash fields not supported (IP addresses and L4 ports are)");
+		else
+			NL_SET_ERR_MSG_MOD(extack, "hash fields not supported (IP addresses are)");
+		return -EINVAL;
+	}
+	spin_lock_bh(&rss->lock);
+	rss->fields[ft] = fields->data;
+	spin_unlock_bh(&rss->lock);
+	return 0;
+}
+#endif
+
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 19, 0)
 u32 nsim_get_rx_ring_count(struct net_device *dev)
 {
@@ -412,10 +495,12 @@ static int nsim_add_rule(struct net_device *dev, struct ethtool_rxnfc *info)
 		    fs->ring_cookie == RX_CLS_FLOW_WAKE)
 			return -EOPNOTSUPP;
 		if (fs->flow_type & FLOW_RSS) {
-			/* Older cores check neither of these. */
+			/* Older cores check neither of these. Context 0 is the
+			 * main table, like mlx5.
+			 */
 			if (ring)
 				return -EINVAL;
-			if (!info->rss_context ||
+			if (info->rss_context &&
 			    !xa_load(&dev->ethtool->rss_ctx, info->rss_context))
 				return -EINVAL;
 		} else if (ring >= dev->real_num_rx_queues) {
@@ -557,28 +642,66 @@ static bool nsim_rule_matches(const struct ethtool_rx_flow_spec *fs,
 	}
 }
 
+/* The flow type (our index) of a dissected frame, or -1 when it is not IP. */
+static int nsim_frame_ft(const struct flow_keys *keys)
+{
+	bool v6;
+
+	if (keys->control.addr_type == FLOW_DISSECTOR_KEY_IPV6_ADDRS)
+		v6 = true;
+	else if (keys->control.addr_type == FLOW_DISSECTOR_KEY_IPV4_ADDRS)
+		v6 = false;
+	else
+		return -1;
+	switch (keys->basic.ip_proto) {
+	case IPPROTO_TCP:
+		return v6 ? NSIM_RXFH_TCP6 : NSIM_RXFH_TCP4;
+	case IPPROTO_UDP:
+		return v6 ? NSIM_RXFH_UDP6 : NSIM_RXFH_UDP4;
+	case IPPROTO_SCTP:
+		return v6 ? NSIM_RXFH_SCTP6 : NSIM_RXFH_SCTP4;
+	default:
+		return v6 ? NSIM_RXFH_IP6 : NSIM_RXFH_IP4;
+	}
+}
+
 /*
  * The hash input, in the order of the Microsoft RSS specification that NICs
- * follow: source address, destination address, then source and destination
- * port for TCP and UDP. Other frames hash to 0 (indirection entry 0).
+ * follow: source address, destination address, source port, destination
+ * port, each only when FIELDS (the frame's rx-flow-hash setting) names it.
+ * Frames that are not IP hash nothing (hash 0, indirection entry 0).
  */
-static size_t nsim_hash_input(const struct flow_keys *keys, u8 *buf)
+static size_t nsim_hash_input(const struct flow_keys *keys, u32 fields, u8 *buf)
 {
-	size_t len;
+	size_t alen, len = 0;
+	const void *src, *dst;
 
 	if (keys->control.addr_type == FLOW_DISSECTOR_KEY_IPV4_ADDRS) {
-		memcpy(buf, &keys->addrs.v4addrs, 8);
-		len = 8;
+		src = &keys->addrs.v4addrs.src;
+		dst = &keys->addrs.v4addrs.dst;
+		alen = 4;
 	} else if (keys->control.addr_type == FLOW_DISSECTOR_KEY_IPV6_ADDRS) {
-		memcpy(buf, &keys->addrs.v6addrs, 32);
-		len = 32;
+		src = &keys->addrs.v6addrs.src;
+		dst = &keys->addrs.v6addrs.dst;
+		alen = 16;
 	} else {
 		return 0;
 	}
-	if (keys->basic.ip_proto == IPPROTO_TCP || keys->basic.ip_proto == IPPROTO_UDP) {
+	if (fields & RXH_IP_SRC) {
+		memcpy(buf + len, src, alen);
+		len += alen;
+	}
+	if (fields & RXH_IP_DST) {
+		memcpy(buf + len, dst, alen);
+		len += alen;
+	}
+	if (fields & RXH_L4_B_0_1) {
 		memcpy(buf + len, &keys->ports.src, 2);
-		memcpy(buf + len + 2, &keys->ports.dst, 2);
-		len += 4;
+		len += 2;
+	}
+	if (fields & RXH_L4_B_2_3) {
+		memcpy(buf + len, &keys->ports.dst, 2);
+		len += 2;
 	}
 	return len;
 }
@@ -625,14 +748,17 @@ int nsim_rss_steer(struct netdevsim *ns, struct sk_buff *skb)
 	struct nsim_ntuple_rule *rule;
 	struct flow_keys keys;
 	u8 input[36];
-	size_t len;
+	size_t len = 0;
 	u32 hash;
 	int queue;
+	int ft;
 
 	skb_flow_dissect_flow_keys(skb, &keys, 0);
-	len = nsim_hash_input(&keys, input);
+	ft = nsim_frame_ft(&keys);
 
 	spin_lock_bh(&rss->lock);
+	if (ft >= 0)
+		len = nsim_hash_input(&keys, rss->fields[ft], input);
 	table = &rss->tables[0];
 	list_for_each_entry(rule, &rss->rules, list) {
 		if (!nsim_rule_matches(&rule->fs, &keys))

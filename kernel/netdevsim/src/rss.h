@@ -23,6 +23,12 @@
 
 struct netdevsim;
 
+/*
+ * Flow types whose hash fields can be chosen (ethtool rx-flow-hash), in the
+ * order of enum nsim_rxfh_ft: tcp4 udp4 sctp4 ip4 tcp6 udp6 sctp6 ip6.
+ */
+#define NSIM_RXFH_FLOW_TYPES	8
+
 /* One indirection table with its key and hash function. */
 struct nsim_rss_table {
 	u32 indir[NSIM_RSS_INDIR_SIZE];
@@ -42,6 +48,8 @@ struct nsim_rss {
 	struct nsim_rss_table tables[NSIM_RSS_MAX_CONTEXTS];
 	struct list_head rules;		/* sorted by location */
 	u32 rule_count;
+	/* RXH_* fields hashed per flow type; one set for all tables, like mlx5. */
+	u32 fields[NSIM_RXFH_FLOW_TYPES];
 };
 
 void nsim_rss_init(struct netdevsim *ns);
@@ -67,6 +75,18 @@ int nsim_remove_rxfh_context(struct net_device *dev, struct ethtool_rxfh_context
 int nsim_get_rxnfc(struct net_device *dev, struct ethtool_rxnfc *info, u32 *rule_locs);
 int nsim_set_rxnfc(struct net_device *dev, struct ethtool_rxnfc *info);
 
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 16, 0)
+int nsim_get_rxfh_fields(struct net_device *dev, struct ethtool_rxfh_fields *fields);
+int nsim_set_rxfh_fields(struct net_device *dev, const struct ethtool_rxfh_fields *fields,
+			 struct netlink_ext_ack *extack);
+#define NSIM_RSS_FIELDS_OPS					\
+	.get_rxfh_fields	= nsim_get_rxfh_fields,		\
+	.set_rxfh_fields	= nsim_set_rxfh_fields,
+#else
+/* 6.12: rx-flow-hash goes through get/set_rxnfc; the fields stay the defaults. */
+#define NSIM_RSS_FIELDS_OPS
+#endif
+
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 19, 0)
 u32 nsim_get_rx_ring_count(struct net_device *dev);
 #define NSIM_RSS_RING_COUNT_OP	.get_rx_ring_count = nsim_get_rx_ring_count,
@@ -87,6 +107,7 @@ u32 nsim_get_rx_ring_count(struct net_device *dev);
 	.remove_rxfh_context	= nsim_remove_rxfh_context,		\
 	.get_rxnfc		= nsim_get_rxnfc,			\
 	.set_rxnfc		= nsim_set_rxnfc,			\
+	NSIM_RSS_FIELDS_OPS						\
 	NSIM_RSS_RING_COUNT_OP
 
 #endif /* _NETDEVSIM_RSS_H */

@@ -155,6 +155,7 @@ void nsim_xsk_rcv(struct netdevsim *ns, struct nsim_rq *rq, struct xsk_buff_pool
 	xsk_buff_dma_sync_for_cpu(xdp);
 	consume_skb(skb);
 	dev_dstats_rx_add(dev, len);
+	nsim_qstats_rx(ns, rq->napi.index, len);
 
 	act = prog ? bpf_prog_run_xdp(prog, xdp) : XDP_PASS;
 	switch (act) {
@@ -189,14 +190,20 @@ drop:
 	kfree_skb(skb);
 }
 
-/* Send up to BUDGET descriptors of the socket's tx ring to the linked port. */
+/*
+ * Send up to BUDGET descriptors of the socket's tx ring to the linked port,
+ * on the tx queue of the socket's queue id and under its lock, as the stack
+ * sends on that queue too.
+ */
 static int nsim_xsk_xmit(struct net_device *dev, struct nsim_rq *rq,
 			 struct xsk_buff_pool *pool, int budget)
 {
+	struct netdev_queue *txq = netdev_get_tx_queue(dev, rq->napi.index);
 	struct xdp_desc desc;
 	struct sk_buff *skb;
 	int sent = 0;
 
+	__netif_tx_lock(txq, smp_processor_id());
 	while (sent < budget && xsk_tx_peek_desc(pool, &desc)) {
 		sent++;
 		xsk_buff_raw_dma_sync_for_device(pool, xsk_buff_raw_get_dma(pool, desc.addr),
@@ -210,6 +217,7 @@ static int nsim_xsk_xmit(struct net_device *dev, struct nsim_rq *rq,
 		skb_set_queue_mapping(skb, rq->napi.index);
 		nsim_start_xmit(skb, dev);
 	}
+	__netif_tx_unlock(txq);
 	if (sent) {
 		/* The frame left the UMEM when it was put on the wire. */
 		xsk_tx_completed(pool, sent);
@@ -245,23 +253,31 @@ bool nsim_xsk_poll_end(struct netdevsim *ns, struct nsim_rq *rq,
 	return sent == budget;
 }
 
+/* Redirected frames go out on the tx queue of this CPU, like most drivers' XDP rings. */
 int nsim_xdp_xmit(struct net_device *dev, int n, struct xdp_frame **frames, u32 flags)
 {
+	struct netdev_queue *txq;
 	struct sk_buff *skb;
+	u16 queue;
 	int i;
 
 	if (unlikely(flags & ~XDP_XMIT_FLAGS_MASK))
 		return -EINVAL;
 	if (!netif_running(dev))
 		return -ENETDOWN;
+	queue = smp_processor_id() % dev->real_num_tx_queues;
+	txq = netdev_get_tx_queue(dev, queue);
+	__netif_tx_lock(txq, smp_processor_id());
 	for (i = 0; i < n; i++) {
 		skb = netdev_alloc_skb(dev, frames[i]->len);
 		if (!skb)
 			break;
 		skb_put_data(skb, frames[i]->data, frames[i]->len);
 		xdp_return_frame(frames[i]);
+		skb_set_queue_mapping(skb, queue);
 		nsim_start_xmit(skb, dev);
 	}
+	__netif_tx_unlock(txq);
 	/* Frames from I on stay the caller's, which frees them. */
 	return i;
 }

@@ -40,7 +40,4 @@ void nsim_xsk_rcv(struct netdevsim *ns, struct nsim_rq *rq, struct xsk_buff_pool
 bool nsim_xsk_poll_end(struct netdevsim *ns, struct nsim_rq *rq,
 		       struct xsk_buff_pool *pool, int budget);
 
-/* The driver's transmit function, shared with the socket's tx path. */
-netdev_tx_t nsim_start_xmit(struct sk_buff *skb, struct net_device *dev);
-
 #endif /* _NETDEVSIM_XSK_H */
