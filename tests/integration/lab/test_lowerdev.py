@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import json
 import shlex
-import subprocess
-from pathlib import Path
 
 import pytest
-from conftest import LAB
+import lab_selftests
 from lab_frames import frames_from_vm, frames_to_vm
 from lab_play import ok, recap_changed, run, run_playbook, run_tasks
 
@@ -166,33 +164,10 @@ def test_the_main_job_on_the_patched_kernel(node):
 def test_the_series_kernel_selftest_passes_on_the_lab_nic(node):
     """tools/testing/selftests/drivers/net/hw/nk_lowerdev.py (kernel/netkit/7.3/0002), run from the
     patched source tree on the node with NETIF the lab NIC; its KTAP report must show every case passed."""
-    boot = Path(LAB.build_netkit_kernel())
-    tarball = boot / "selftests.tar.gz"
-    assert tarball.exists(), "kernel/build left no selftests.tar.gz in %s" % boot
-    node.sh("rm -rf /root/ksrc && mkdir -p /root/ksrc")
-    copy = subprocess.run(node_ssh_argv(node) + ["tar -xzf - -C /root/ksrc"], stdin=tarball.open("rb"),
-                          capture_output=True, check=False)
-    assert copy.returncode == 0, copy.stderr
-    # the YNL library reads its specs with PyYAML: the node has it or gets the controller's pure-Python copy
-    if node.ssh("python3 -c 'import yaml'").returncode != 0:
-        import yaml
-        src = Path(yaml.__file__).parent
-        pack = subprocess.run(["tar", "-czf", "-", "-C", str(src.parent), "--exclude=*.so", "--exclude=__pycache__",
-                               src.name], capture_output=True, check=True)
-        put = subprocess.run(node_ssh_argv(node) + ["mkdir -p /root/pylib && tar -xzf - -C /root/pylib"],
-                             input=pack.stdout, capture_output=True, check=False)
-        assert put.returncode == 0, put.stderr
-    run_it = node.ssh("cd /root/ksrc && PYTHONPATH=/root/pylib NETIF=%s "
-                      "python3 tools/testing/selftests/drivers/net/hw/nk_lowerdev.py" % node.nic)
-    report = run_it.stdout + run_it.stderr
-    assert run_it.returncode == 0, report[-4000:]
+    lab_selftests.install(node)
+    results, report = lab_selftests.run(node, "nk_lowerdev.py", {"NETIF": node.nic})
+    assert results == {"test_bind": "pass", "test_refused": "pass", "test_busy": "pass"}, report[-4000:]
     assert "# Totals: pass:3 fail:0" in report, report[-4000:]
-    for case in ("test_bind", "test_refused", "test_busy"):
-        assert [line for line in report.splitlines() if line.startswith("ok ") and case in line], (case, report)
-
-
-def node_ssh_argv(node):
-    return ["ssh", *LAB.SSH_OPTIONS, "-i", node.key, "-p", node.port, "root@127.0.0.1", "--"]
 
 
 def ok_play(result):
