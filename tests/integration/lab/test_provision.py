@@ -183,6 +183,11 @@ def test_drift_is_reported_then_repaired(lab):
         for drift in ("RSS context vm2", "rule 10.0.0.3", "netkit nk-vm5", "netkit nk-vm3", "XDP program",
                       "RSS context %s" % foreign, "not made by vmnet.netkit", "10.0.0.251", "10.0.0.250"):
             assert drift in out, (drift, out[-3000:])
+        # check mode on the drifted node says it would repair and changes nothing, the hand-made
+        # slice included (every table, rule, device, lease, file, pin and unit read again)
+        drifted = snapshot(lab)
+        assert recap_changed(ok(run_playbook(lab, "provision.yml", check=True, diff=True))) == 1
+        assert snapshot(lab) == drifted
         # one module call repairs it all: vm2's context again (a new id), and the hand-made context
         # and rules are neither adopted nor removed
         assert recap_changed(ok(run_playbook(lab, "provision.yml"))) == 1
