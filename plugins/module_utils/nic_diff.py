@@ -417,7 +417,8 @@ def _rule_from_params(i, item, state, valid, problems, resolve_actions, pending=
     if not resolve_actions:
         return rule
     dev = state["device"]
-    chosen = [k for k in ("context", "queue", "drop") if item.get(k) not in (None, False)]
+    # queue 0 and context 0 are choices too (0 == False in Python)
+    chosen = [k for k in ("context", "queue") if item.get(k) is not None] + (["drop"] if item.get("drop") else [])
     if len(chosen) != 1:
         raise ValidationError(opt, "give exactly one of context, queue or drop: true (got %s)"
                               % (", ".join(chosen) or "none"), allowed="context | queue | drop: true")

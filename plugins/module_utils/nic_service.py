@@ -214,10 +214,11 @@ def run_contexts(params, backend, check_mode=False, diff=False):
     else:
         results = {}
         if actions:
+            done = []
             try:
-                results = _apply(backend, dev, actions, [])
+                results = _apply(backend, dev, actions, done)
             except KernelError as e:
-                _learn_limit(store, new_record, state, actions, e, dev)
+                _learn_limit(store, state, actions, done, e, dev)
                 raise
         if actions:
             after_state = backend.read(dev, context_ids=_record_ids(record) + [a.get("id") for a in actions if a.get("id")]
@@ -309,17 +310,26 @@ def _update_record(record, params, names, actions, state, mode):
             record["default"] = {"configured": True, "spec": spec}
 
 
-def _learn_limit(store, record, state, actions, err, dev):
+def _learn_limit(store, state, actions, done, err, dev):
+    """A context create refused for lack of room (EBUSY from the kernel's id allocator, ENOSPC from
+    some drivers): record how many contexts the NIC held at that moment, those it had before this run
+    less the ones the run deleted plus the ones it created, so the next run refuses before the first
+    write. Only the create that failed counts: a busy delete (a rule uses the context) says nothing
+    about the limit."""
+    failed = actions[len(done)] if len(done) < len(actions) else None
     text = str(err).lower()
-    if any(a["op"] == "context_create" for a in actions) and ("busy" in text or "no space" in text):
-        after = len([k for k in state.get("contexts") or {} if isinstance(k, int)])
-        try:
-            latest = store.device(dev)
-            latest["max_contexts"] = max(after, 1)
-            store.put_device(dev, latest)
-            store.save()
-        except (IOError, OSError):
-            pass
+    if failed is None or failed["op"] != "context_create" or ("busy" not in text and "no space" not in text):
+        return
+    held = set(k for k in state.get("contexts") or {} if isinstance(k, int))
+    held -= set(a["id"] for a in done if a["op"] == "context_delete")
+    count = len(held) + len([a for a in done if a["op"] == "context_create"])
+    try:
+        latest = store.device(dev)
+        latest["max_contexts"] = max(count, 1)
+        store.put_device(dev, latest)
+        store.save()
+    except (IOError, OSError, KernelError):
+        pass  # the refusal itself is the error to report
 
 
 # ---------------------------------------------------------------- ntuple_rules

@@ -337,3 +337,34 @@ def test_a_nic_without_zero_copy_is_named_in_a_note_and_gathered(host):
     # a kernel that cannot tell (no dev-get) gets no note
     host.xdp_features = None
     assert not any("zero-copy" in n for n in host.converge(plan)["notes"])
+
+
+def test_rules_flushed_by_turning_ntuple_filters_off_are_restored(host):
+    # the lab driver flushes every rule when ntuple-filters is turned off (nsim_rss_features_changed)
+    plan = plan_of(VMS)
+    host.converge(plan)
+    rules = sorted((r["dst_ip"], r["context"]) for r in host.nic.rules.values())
+    host.nic.ntuple["active"] = False
+    host.nic.rules = {}
+    r = host.converge(plan)
+    assert [a for a in r["actions"] if "ntuple" in a][:1] == ["turn ntuple-filters on for eth0"]
+    assert sorted((x["dst_ip"], x["context"]) for x in host.nic.rules.values()) == rules
+    assert not host.converge(plan)["changed"]
+
+
+def test_a_full_context_table_names_the_refusal_and_the_next_run_refuses_first(host):
+    # the lab NIC holds contexts 1..15; someone else's 13 leave room for two of the three VMs
+    for cid in range(1, 14):
+        host.nic.contexts[cid] = {"id": cid, "table": [15] * len(host.nic.table), "hfunc": "toeplitz",
+                                  "key": host.nic.key}
+    with pytest.raises(KernelError) as err:
+        host.converge(plan_of(VMS))
+    assert "create RSS context 'vm3' on eth0" in str(err.value) and "Device or resource busy" in str(err.value)
+    assert len(host.nic.contexts) == 15
+    n = len(host.log)
+    with pytest.raises(ValidationError) as err:
+        host.converge(plan_of(VMS))
+    assert str(err.value) == ("NIC eth0 (contexts): contexts: 16 RSS contexts would exist on eth0 but the NIC allows "
+                              "at most 15 (allowed: at most 15 contexts)")
+    assert err.value.allowed == err.value.details["allowed"] == "at most 15 contexts"
+    assert [e for e in host.log[n:] if e[0] == "nic"] == []

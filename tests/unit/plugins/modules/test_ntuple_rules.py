@@ -27,7 +27,8 @@ def test_seed_rule_then_idempotent(nic):
     assert r["changed"]
     assert [a["command"] for a in r["actions"]] == ["ethtool -K eth0 ntuple on",
                                                     "ethtool -N eth0 flow-type ip4 dst-ip 10.0.0.2 context 1"]
-    assert r["rules"][0]["context_name"] == "vm1" and r["rules"][0]["loc"] == 1023
+    # the lab driver picks the location of a rule given none: the lowest free (nsim_pick_location)
+    assert r["rules"][0]["context_name"] == "vm1" and r["rules"][0]["loc"] == 0
     assert r["ntuple"] == {"active": True, "fixed": False}
     r = run_module(ntuple_rules, RULES)
     assert not r["changed"] and r["actions"] == []
@@ -69,8 +70,8 @@ def test_replaced_changes_the_listed_rule_and_leaves_the_others(nic):
 def test_rule_follows_recreated_context(nic):
     run_module(ntuple_rules, RULES)
     # the context vanishes and another user takes id 1; rss_contexts recreates vm1 as id 2
-    del nic.rules[1023]
-    nic.rules[1023] = new_rule("ip4", dst_ip="10.0.0.2", context=1, loc=1023)
+    del nic.rules[0]
+    nic.rules[0] = new_rule("ip4", dst_ip="10.0.0.2", context=1, loc=0)
     nic.contexts = {1: {"id": 1, "table": [3] * 128, "hfunc": "toeplitz", "key": None}}
     assert run_module(rss_contexts, SEED)["contexts"] == {"vm1": 2}
     r = run_module(ntuple_rules, RULES)
@@ -104,7 +105,7 @@ def test_overridden_deleted_gathered_rendered(nic):
     r = run_module(ntuple_rules, dict(RULES, state="gathered"))
     assert not r["changed"] and len(r["gathered"]) == 2
     r = run_module(ntuple_rules, dict(RULES, state="overridden"))
-    assert r["changed"] and list(nic.rules) == [1023]
+    assert r["changed"] and list(nic.rules) == [0]
     r = run_module(ntuple_rules, dict(RULES, state="rendered"))
     assert r["rendered"] == ["ethtool -N eth0 flow-type ip4 dst-ip 10.0.0.2 context 1"]
     r = run_module(ntuple_rules, {"device": "eth0", "state": "deleted",
