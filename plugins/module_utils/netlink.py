@@ -131,7 +131,8 @@ class NetlinkError(OSError):
             return text  # a message of its own says everything
         if self.kind == "permission":
             return "%s: %s%s" % (text, self.request + " " if self.request else "", PERMISSION_HINT)
-        if self.kind == "unsupported" and self.request:
+        # the kernel's own words say what is not supported (a hash function, not the operation)
+        if self.kind == "unsupported" and self.request and not self.extack:
             return "%s: %s is not supported by this kernel or driver" % (text, self.request)
         return text
 

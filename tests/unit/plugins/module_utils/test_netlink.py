@@ -5,6 +5,7 @@ permission and "not supported" told apart, and errors that name the request."""
 from __future__ import annotations
 
 import errno
+import os
 import socket
 import struct
 
@@ -184,7 +185,7 @@ def test_not_supported_names_what_is_missing():
     with pytest.raises(nl.NetlinkError) as e:
         _refusing(nl.ENOTSUPP, "no RSS contexts").request(30, b"", what="ethtool RSS_CREATE_ACT")
     assert e.value.unsupported and e.value.extack == "no RSS contexts"
-    assert str(e.value).startswith("no RSS contexts (Operation not supported (ENOTSUPP)): ")
+    assert str(e.value) == "no RSS contexts (Operation not supported (ENOTSUPP))"
 
 
 def test_other_errors_keep_the_kernels_words():
@@ -301,3 +302,13 @@ def test_rtnl_names_its_requests():
     assert str(e.value) == "Operation not permitted: RTM_DELLINK of ifindex 7 needs root or CAP_NET_ADMIN"
     r.close()
     assert fake.closed
+
+
+def test_an_unsupported_refusal_with_the_kernels_words_is_not_blamed_on_the_operation():
+    # the operation exists; the driver refused one value of it and said which
+    err = nl.NetlinkError(errno.EOPNOTSUPP, os.strerror(errno.EOPNOTSUPP),
+                          "netdevsim: hash function not supported (toeplitz and xor are)",
+                          request="ethtool RSS_CREATE_ACT")
+    assert str(err) == ("netdevsim: hash function not supported (toeplitz and xor are) "
+                        "(Operation not supported)")
+    assert err.unsupported
