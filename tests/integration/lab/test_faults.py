@@ -12,6 +12,7 @@ import json
 import threading
 
 import pytest
+from lab_frames import frames_to_vm
 from lab_play import recap_changed, run, run_playbook
 from test_provision import WITH_VM7, snapshot, table_queues
 
@@ -180,3 +181,31 @@ def test_a_reboot_in_the_middle_of_a_run_comes_back_recorded_and_the_next_run_co
     rc, out = run_playbook(lab, "verify.yml", WITH_VM7)
     assert rc == 0 and "7 VMs as planned, no drift" in out, out[-3000:]
     assert len(contexts(lab)) == 7
+
+
+def test_a_nic_driver_reload_is_reported_then_repaired(lab):
+    """The NIC's driver is reloaded under seven provisioned VMs (rmmod, then the script that brings the lab's
+    NICs up at boot, as the driver and udev would): the NIC comes back with a new ifindex and without its
+    contexts, rules and XDP program, and the kernel deletes the netkit devices that leased its queues.
+    verify.yml reports it, one provision run repairs it (contexts under ids the kernel gives now, the
+    rules pointing at them), and a VM's frames reach it again."""
+    rc, out = run_playbook(lab, "provision.yml", WITH_VM7)
+    assert rc == 0, out[-3000:]
+    rc, out = run_playbook(lab, "verify.yml", WITH_VM7)
+    assert rc == 0 and "7 VMs as planned, no drift" in out, out[-3000:]
+    ifindex = lab.sh("cat /sys/class/net/%s/ifindex" % lab.nic)
+    lab.sh("rmmod netdevsim && vmnet-lab-nic")
+    assert lab.sh("cat /sys/class/net/%s/ifindex" % lab.nic) != ifindex
+    assert contexts(lab) == [] and "Total 0 rules" in lab.sh("ethtool -n %s" % lab.nic)
+    assert lab.ssh("ip link show nk-vm1").returncode != 0
+    rc, out = run_playbook(lab, "verify.yml", WITH_VM7)
+    assert rc != 0, out[-3000:]
+    for drift in ("RSS context vm1", "RSS context vm7", "rule 10.0.0.2", "netkit nk-vm1", "XDP program"):
+        assert drift in out, (drift, out[-3000:])
+    rc, out = run_playbook(lab, "provision.yml", WITH_VM7)
+    assert rc == 0 and recap_changed(out) == 1, out[-3000:]
+    rc, out = run_playbook(lab, "verify.yml", WITH_VM7)
+    assert rc == 0 and "7 VMs as planned, no drift" in out, out[-3000:]
+    assert len(contexts(lab)) == 7
+    assert lab.sh("ls /sys/class/net/nk-vm1/queues").split() == ["rx-0", "rx-1", "tx-0"]
+    assert frames_to_vm(lab, "vm1", {"10.0.0.2": 10}, {"10.0.0.3": 5}) == [10]
