@@ -441,12 +441,13 @@ def _rule_from_params(i, item, state, valid, problems, resolve_actions, pending=
                                       allowed=", ".join(str(k) for k in sorted(state.get("contexts") or {})) or "none")
         elif text in valid:
             cid = valid[text]
+        elif pending is not None:
+            # check mode: rss_contexts creates (or, for a stale record, recreates) it on the real run
+            cid = "<id of %s>" % text
+            pending.append(text)
         elif text in problems:
             raise ValidationError(opt + ".context", "%s; run vmnet.netkit.rss_contexts first so it is recreated"
                                   % problems[text], value=ctx)
-        elif pending is not None:
-            cid = "<id of %s>" % text
-            pending.append(text)
         else:
             raise ValidationError(opt + ".context", "no RSS context named %r is recorded for %s" % (text, dev),
                                   value=ctx, allowed=", ".join(sorted(valid)) or "none (create it with "
@@ -463,8 +464,9 @@ def _rule_from_params(i, item, state, valid, problems, resolve_actions, pending=
 def plan_rules(state, record, params, check_mode=False):
     """ntuple_rules: -> {"actions", "wanted" (canonical rules), "notes"}.
 
-    In check mode a context name that is not recorded is taken to be one that rss_contexts
-    creates on the real run (it creates none in check mode); the real run still refuses it."""
+    In check mode a context name that is not recorded, or whose record the NIC no longer confirms,
+    is taken to be one that rss_contexts creates (or recreates) on the real run (it creates none in
+    check mode); the real run still refuses it."""
     require_device(state)
     dev = state["device"]
     mode = params.get("state") or "merged"
@@ -482,9 +484,9 @@ def plan_rules(state, record, params, check_mode=False):
     wanted = [_rule_from_params(i, it, state, valid, problems, adding, pending) for i, it in enumerate(items)]
     notes = []
     if pending:
-        notes.append("check mode: no RSS context named %s is recorded for %s yet; its rules are shown as they "
-                     "will be added once vmnet.netkit.rss_contexts has created it (a real run without it fails)"
-                     % (", ".join(repr(n) for n in sorted(set(pending))), dev))
+        notes.append("check mode: no valid RSS context named %s is recorded for %s yet; its rules are shown as "
+                     "they will be added once vmnet.netkit.rss_contexts has created (or recreated) it (a real run "
+                     "without it fails)" % (", ".join(repr(n) for n in sorted(set(pending))), dev))
 
     # ---- conflicts among the wanted rules
     by_match = {}

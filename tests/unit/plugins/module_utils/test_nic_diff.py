@@ -280,6 +280,21 @@ def test_rules_vanished_context_name():
         d.plan_rules(st, rec, RULES)
 
 
+def test_rules_check_mode_takes_a_stale_context_as_recreated():
+    # vm1's recorded context was deleted and someone else's took its id with another table: the
+    # real run refuses (rss_contexts must recreate it first); check mode, where rss_contexts
+    # recreates nothing, shows the rule as it will be added to the recreated context
+    st, rec = seeded()
+    st["rules"] = []
+    st["contexts"] = {1: dict(st["contexts"][1], table=equal_table(128, 15, 1))}
+    with pytest.raises(ValidationError, match="changed behind our back"):
+        d.plan_rules(st, rec, RULES)
+    plan = d.plan_rules(st, rec, RULES, check_mode=True)
+    assert [a["op"] for a in plan["actions"]] == ["rule_add"]
+    assert plan["actions"][0]["rule"]["context"] == "<id of vm1>"
+    assert "no valid RSS context named 'vm1'" in plan["notes"][0]
+
+
 def test_rules_overridden_and_deleted():
     st, rec = seeded()
     st["rules"].append(new_rule("udp4", dst_port=53, drop=True, loc=1022))
