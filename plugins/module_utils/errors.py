@@ -26,7 +26,9 @@ class ValidationError(NetkitError):
     """Bad input: raised before anything on the host is changed."""
 
     def __init__(self, option, msg, value=None, allowed=None):
-        text = "%s: %s" % (option, msg) if option else msg
+        # the problem without what is allowed, for callers that name it again under a prefix
+        self.problem = "%s: %s" % (option, msg) if option else msg
+        text = self.problem
         if allowed is not None:
             text = "%s (allowed: %s)" % (text, allowed)
         super(ValidationError, self).__init__(text, option=option, value=value, allowed=allowed)

@@ -274,10 +274,7 @@ def _named(prefix, err):
     """Re-raise a resource error with the VM (or part of the host) it is about."""
     msg = "%s: %s" % (prefix, err)
     if isinstance(err, ValidationError):
-        # the message already ends with "(allowed: ...)"; keep the detail without repeating it
-        named = ValidationError(None, msg, value=err.value)
-        named.allowed = named.details["allowed"] = err.allowed
-        return named
+        return ValidationError(None, "%s: %s" % (prefix, err.problem), value=err.value, allowed=err.allowed)
     if isinstance(err, UnsupportedError):
         return UnsupportedError(err.feature, msg)
     return KernelError(msg, command=err.details.get("command"), errno=err.details.get("errno"),

@@ -240,9 +240,7 @@ def parse_error(flags, payload):
     inner = 16
     if not flags & NLM_F_CAPPED and len(payload) >= 8:
         inner = struct.unpack_from("=I", payload, 4)[0]
-    tlvs = attr_map(payload[4 + ((inner + 3) & ~3):])
-    text = tlvs.get(NLMSGERR_ATTR_MSG)
-    return err, asciiz(text) if text else None
+    return err, _extack_text(payload[4 + ((inner + 3) & ~3):])
 
 
 def parse_done(flags, payload):
@@ -253,8 +251,13 @@ def parse_done(flags, payload):
     err = -struct.unpack("=i", payload[:4])[0]
     if not err or not flags & NLM_F_ACK_TLVS:
         return err, None
-    text = attr_map(payload[4:]).get(NLMSGERR_ATTR_MSG)
-    return err, asciiz(text) if text else None
+    return err, _extack_text(payload[4:])
+
+
+def _extack_text(tlvs):
+    """The kernel's message among the extended ACK attributes, or None."""
+    text = attr_map(tlvs).get(NLMSGERR_ATTR_MSG)
+    return asciiz(text) if text else None
 
 
 def parse_family(payload):

@@ -62,9 +62,12 @@ class LabNode:
         """Reboot the guest (its disk overlay keeps what was written) and wait for SSH and the NICs."""
         LAB.Lab(Path(self.inventory).parent.name).reboot()
 
+    def ssh_argv(self, *command: str) -> list:
+        """The ssh command line that runs COMMAND on the node (for callers that feed it stdin)."""
+        return ["ssh", *LAB.SSH_OPTIONS, "-i", self.key, "-p", self.port, "root@127.0.0.1", "--", *command]
+
     def ssh(self, command: str, timeout: float = 600) -> subprocess.CompletedProcess:
-        argv = ["ssh", *LAB.SSH_OPTIONS, "-i", self.key, "-p", self.port, "root@127.0.0.1", "--", command]
-        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+        return subprocess.run(self.ssh_argv(command), capture_output=True, text=True, timeout=timeout, check=False)
 
     def sh(self, command: str) -> str:
         """Run a command that must succeed; -> its stdout."""

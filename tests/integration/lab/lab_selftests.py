@@ -18,17 +18,13 @@ HW = SRC + "/tools/testing/selftests/drivers/net/hw"
 RESULT = re.compile(r"^(ok|not ok) \d+ (\S+)(?: # (SKIP|XFAIL)\s*(.*))?$")
 
 
-def node_ssh_argv(node):
-    return ["ssh", *LAB.SSH_OPTIONS, "-i", node.key, "-p", node.port, "root@127.0.0.1", "--"]
-
-
 def install(node) -> None:
     """Unpack the kernel build's selftests into /root/ksrc on the node, with PyYAML for the YNL library."""
     tarball = Path(LAB.build_netkit_kernel()) / "selftests.tar.gz"
     assert tarball.exists(), "kernel/build left no selftests.tar.gz beside %s" % tarball.parent
     node.sh("rm -rf %s && mkdir -p %s" % (SRC, SRC))
     with tarball.open("rb") as data:
-        copy = subprocess.run(node_ssh_argv(node) + ["tar -xzf - -C %s" % SRC], stdin=data,
+        copy = subprocess.run(node.ssh_argv("tar -xzf - -C %s" % SRC), stdin=data,
                               capture_output=True, check=False)
     assert copy.returncode == 0, copy.stderr
     # the YNL library reads its specs with PyYAML: the node has it or gets the controller's pure-Python copy
@@ -37,7 +33,7 @@ def install(node) -> None:
         src = Path(yaml.__file__).parent
         pack = subprocess.run(["tar", "-czf", "-", "-C", str(src.parent), "--exclude=*.so", "--exclude=__pycache__",
                                src.name], capture_output=True, check=True)
-        put = subprocess.run(node_ssh_argv(node) + ["mkdir -p /root/pylib && tar -xzf - -C /root/pylib"],
+        put = subprocess.run(node.ssh_argv("mkdir -p /root/pylib && tar -xzf - -C /root/pylib"),
                              input=pack.stdout, capture_output=True, check=False)
         assert put.returncode == 0, put.stderr
 
