@@ -448,9 +448,14 @@ def free_port() -> int:
 
 
 def build_netkit_kernel() -> Path:
-    """The patched kernel's build directory (kernel/build: a cache hit after the first build)."""
-    result = subprocess.run(["bash", str(REPO / "kernel/build"), "--config", "lab"], stdout=subprocess.PIPE,
-                            text=True, check=False)
+    """The patched kernel's build directory (kernel/build: a cache hit after the first build).
+
+    Test workers that need it at the same time take turns: the first builds, the others get its cache hit."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / "kernel-build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        result = subprocess.run(["bash", str(REPO / "kernel/build"), "--config", "lab"], stdout=subprocess.PIPE,
+                                text=True, check=False)
     if result.returncode != 0:
         raise LabError("kernel/build failed (its log is above)")
     return Path(result.stdout.strip().splitlines()[-1])

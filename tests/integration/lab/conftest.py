@@ -3,7 +3,8 @@
 
 ``lab_node`` is the default node (trixie-backports 7.x kernel); ``lab_node_612`` the trixie 6.12
 one. Each is booted once per test session under its own lab name and stopped at the end (set
-VMNET_LAB_KEEP=1 to leave them running for a closer look). VMNET_LAB_INVENTORY=<path> uses a lab
+VMNET_LAB_KEEP=1 to leave them running for a closer look); under pytest-xdist each worker boots its own
+(names end in the worker's id). VMNET_LAB_INVENTORY=<path> uses a lab
 that is already up instead of booting one. The tier is skipped, with the reason, only where the
 lab cannot run at all (no qemu, not root); a lab that fails to boot is an error, not a skip.
 """
@@ -91,11 +92,17 @@ def _why_lab_cannot_run() -> str | None:
     return None
 
 
+def _lab_name(name: str) -> str:
+    """NAME, or NAME-gwN in pytest-xdist's worker N: each worker boots and stops its own nodes."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    return f"{name}-{worker}" if worker else name
+
+
 def _boot(name: str, kernel: str):
     reason = _why_lab_cannot_run()
     if reason:
         pytest.skip(f"lab tier skipped: {reason}")
-    lab = LAB.Lab(name)
+    lab = LAB.Lab(_lab_name(name))
     try:
         inventory = lab.up(kernel)
     except LAB.LabError as err:
