@@ -9,6 +9,8 @@ import time
 from collections import OrderedDict
 from pathlib import Path
 
+import pytest
+
 _TESTS = Path(__file__).resolve().parent
 _TIERS: "OrderedDict[str, list]" = OrderedDict()   # tier -> [seconds, tests, failed]
 _STARTED = time.monotonic()
@@ -25,36 +27,49 @@ def _tier(nodeid: str) -> str:
     return parts[0] if parts else "?"
 
 
-# The lab tier's files, longest first (measured: tens of minutes down to a few). pytest-xdist's
-# --dist loadfile hands a worker the next file when it is almost done with its own, in collection
-# order, so the long files start first and the short ones (and the other tiers) fill the end.
+# The lab tier's files, longest first (measured: tens of minutes down to a few). Under pytest-xdist
+# (--dist loadfile) a worker gets the next file when it is almost done with its own; xdist would hand
+# them out by their number of tests, which starts short files with many cases (the unit tier) first and
+# can leave a 25-minute file to start last, on one worker, while the other idles. Handing out the long
+# files first lets the short ones fill the end.
 _LONGEST_FIRST = (
-    "integration/lab/test_faults.py",
-    "integration/lab/test_provision.py",
-    "integration/lab/test_netkit_kernel.py",
-    "integration/lab/test_kernel_selftests.py",
-    "integration/lab/test_netkit.py",
-    "integration/lab/test_molecule.py",
-    "integration/lab/test_bad_input.py",
-    "integration/lab/test_lowerdev.py",
-    "integration/lab/test_nic_slicing.py",
-    "integration/lab/test_lab_cli.py",
-    "integration/host/",
-    "quality/",
+    "tests/integration/lab/test_faults.py",
+    "tests/integration/lab/test_provision.py",
+    "tests/integration/lab/test_netkit_kernel.py",
+    "tests/integration/lab/test_kernel_selftests.py",
+    "tests/integration/lab/test_netkit.py",
+    "tests/integration/lab/test_molecule.py",
+    "tests/integration/lab/test_bad_input.py",
+    "tests/integration/lab/test_lowerdev.py",
+    "tests/integration/lab/test_nic_slicing.py",
+    "tests/integration/lab/test_lab_cli.py",
+    "tests/quality/",
+    "tests/integration/host/",
 )
 
 
-def _rank(item) -> int:
-    path = Path(str(item.fspath)).resolve().relative_to(_TESTS).as_posix()
+def _rank(scope: str) -> int:
     for rank, prefix in enumerate(_LONGEST_FIRST):
-        if path.startswith(prefix):
+        if scope.startswith(prefix):
             return rank
     return len(_LONGEST_FIRST)
 
 
-def pytest_collection_modifyitems(config, items):
-    if getattr(config.option, "numprocesses", None):
-        items.sort(key=_rank)   # stable: a file's tests keep their order
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class LongestFirst(LoadFileScheduling):
+        def _assign_work_unit(self, node):
+            # the first of the files left in _LONGEST_FIRST's order goes out next (min keeps xdist's
+            # order among the files it does not name)
+            first = min(self.workqueue, key=_rank)
+            self.workqueue.move_to_end(first, last=False)
+            super()._assign_work_unit(node)
+
+    return LongestFirst(config, log)
 
 
 def pytest_runtest_logreport(report):

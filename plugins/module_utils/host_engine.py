@@ -38,6 +38,7 @@ from ansible_collections.vmnet.netkit.plugins.module_utils import fault_point, h
 from ansible_collections.vmnet.netkit.plugins.module_utils import xdp_program
 from ansible_collections.vmnet.netkit.plugins.module_utils.errors import (
     KernelError, NetkitError, UnsupportedError, ValidationError)
+from ansible_collections.vmnet.netkit.plugins.module_utils.netlink import NetlinkError
 from ansible_collections.vmnet.netkit.plugins.module_utils.nic_model import rx_queue_count
 from ansible_collections.vmnet.netkit.plugins.module_utils.slice_plan import qemu_libvirt, qemu_netdev
 
@@ -288,16 +289,25 @@ def converge(params, io, check_mode=False, boot=False):
     if opts["state"] == "present":
         check_plan(opts.get("plan"))
     with _Lock(opts, check_mode):
-        if opts["state"] == "gathered":
-            return gather(opts, io)
         run = Run(check_mode)
-        if check_mode:
-            io = _Planned(io)
         try:
+            if opts["state"] == "gathered":
+                return gather(opts, io)
+            if check_mode:
+                io = _Planned(io)
             if opts["state"] == "absent":
                 result = _absent(opts, io, run)
             else:
                 result = _present(opts, io, run, boot)
+        except NetlinkError as err:
+            # a read the services do not make themselves (the NIC's XDP attachment, ...): reported the
+            # same way, with the kernel's words, instead of as a crash of the module
+            text = str(err)
+            if err.request and err.request not in text:
+                text = "%s failed: %s" % (err.request, text)
+            failure = KernelError(text, errno=err.errno)
+            failure.details["actions"] = list(run.actions)
+            raise failure from err
         except NetkitError as err:
             # what was done before the failure; a re-run converges from there
             err.details["actions"] = list(run.actions)

@@ -368,3 +368,20 @@ def test_a_full_context_table_names_the_refusal_and_the_next_run_refuses_first(h
                               "at most 15 (allowed: at most 15 contexts)")
     assert err.value.allowed == err.value.details["allowed"] == "at most 15 contexts"
     assert [e for e in host.log[n:] if e[0] == "nic"] == []
+
+
+def test_a_netlink_read_outside_the_services_is_reported_with_what_was_done(host):
+    """The NIC's XDP attachment is read by the engine itself (not through a service): a refusal there is
+    a KernelError with the kernel's words and the changes made so far, not a crash of the module."""
+    io = host.io()
+
+    def refused(device):
+        raise NetlinkError(19, "No such device", request="RTM_GETLINK %s" % device)
+    io.xdp = refused
+    with pytest.raises(KernelError) as err:
+        host_engine.converge(dict(host.opts, plan=plan_of(VMS)), io)
+    assert "RTM_GETLINK eth0" in str(err.value) and "No such device" in str(err.value)
+    assert err.value.errno == 19
+    assert "set channels of eth0: combined 8 -> 16" in err.value.details["actions"]
+    assert host.converge(plan_of(VMS))["changed"]   # a re-run converges from there
+    assert not host.converge(plan_of(VMS))["changed"]
