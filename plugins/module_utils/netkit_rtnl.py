@@ -215,7 +215,7 @@ def parse_link(payload, attr_ids=None):
         "operstate": OPERSTATES.get(nl.u8(a[IFLA_OPERSTATE])) if IFLA_OPERSTATE in a else None,
         "numrxqueues": nl.u32(a[IFLA_NUM_RX_QUEUES]) if IFLA_NUM_RX_QUEUES in a else None,
         "numtxqueues": nl.u32(a[IFLA_NUM_TX_QUEUES]) if IFLA_NUM_TX_QUEUES in a else None,
-        "link": nl.s32(a[IFLA_LINK]) if IFLA_LINK in a else None,
+        "link": nl.u32(a[IFLA_LINK]) if IFLA_LINK in a else None,
         "link_netnsid": nl.s32(a[IFLA_LINK_NETNSID]) if IFLA_LINK_NETNSID in a else None,
     }
     if kind == "netkit":

@@ -46,6 +46,13 @@ def _default_run(argv):
     return proc.returncode, proc.stdout, proc.stderr
 
 
+
+def rss_write_error(op, device, argv, err):
+    """An RSS write over ethtool netlink that failed (an OSError, NetlinkError with the kernel's words)
+    -> the KernelError the modules report."""
+    return KernelError("ethtool netlink %s on %s failed: %s" % (op, device, err), command=argv, errno=err.errno,
+                       stderr=str(err))
+
 class NicKernel(object):
     """Reads NIC state and applies actions on the local host."""
 
@@ -319,8 +326,7 @@ class NicKernel(object):
             self._genl.rss_set(device, action["id"] if op == "context_update" else 0, table, hfunc, key)
             return {}
         except OSError as err:
-            raise KernelError("ethtool netlink %s on %s failed: %s" % (op, device, err),
-                              command=action["argv"], errno=err.errno, stderr=str(err))
+            raise rss_write_error(op, device, action["argv"], err)
 
     def apply(self, device, action):
         """Run one planned action; -> ``{"id": new context id}`` / ``{"loc": rule location}`` / ``{}``."""

@@ -44,6 +44,7 @@ import os
 
 from ansible_collections.vmnet.netkit.plugins.module_utils.errors import KernelError
 from ansible_collections.vmnet.netkit.plugins.module_utils.netlink import NetlinkError
+from ansible_collections.vmnet.netkit.plugins.module_utils.nic_kernel import rss_write_error
 from ansible_collections.vmnet.netkit.plugins.module_utils.nic_model import (
     default_table,
     empty_state,
@@ -162,8 +163,7 @@ class FakeNic(object):
         if not self.rss_netlink:
             self._fail(act, RXFH_ERROR % os.strerror(err), err)
         nl_err = NetlinkError(err, os.strerror(err), extack, request="ethtool %s" % RSS_REQUESTS[act["op"]])
-        raise KernelError("ethtool netlink %s on %s failed: %s" % (act["op"], self.device, nl_err),
-                          command=act["argv"], errno=err, stderr=str(nl_err))
+        raise rss_write_error(act["op"], self.device, act["argv"], nl_err)
 
     def _check_rss_write(self, act, table):
         """The driver's hash functions (nsim_check_hfunc), then the table entries against the RX queues

@@ -297,7 +297,7 @@ def test_netkit_and_link_attribute_widths():
     # what a link is read with
     assert link["operstate"] == "u8" and link["mtu"] == link["num-rx-queues"] == "u32"
     assert link["link-netnsid"] == "s32"
-    assert WIDTH[link["link"]] == 4   # u32 in the spec, read as s32: ifindexes stay below 2**31
+    assert link["link"] == "u32"      # read with nl.u32 (an ifindex)
     assert RTLINK.types["xdp-attrs"]["attached"] == "u8" and RTLINK.types["xdp-attrs"]["prog-id"] == "u32"
 
 
