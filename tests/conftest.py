@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """What every tier shares: a closing table of the time each tier took (unit, quality, and each
 integration tier), so a slow run can be told from a broken one, and the order the files are handed out
-in when pytest-xdist runs them on several workers (`scripts/test` runs two)."""
+in when pytest-xdist runs them on several workers (`VMNET_TEST_WORKERS`, see `scripts/test`)."""
 
 from __future__ import annotations
 
@@ -46,6 +46,11 @@ _LONGEST_FIRST = (
     "tests/quality/",
     "tests/integration/host/",
 )
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "extended: a long lab test run only with VMNET_TEST_EXTENDED=1 "
+                                       "(scripts/test); it proves the lab itself, not the collection")
 
 
 def _rank(scope: str) -> int:

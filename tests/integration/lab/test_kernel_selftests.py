@@ -8,6 +8,9 @@ rules, and netdev qstats-get for the packets each queue received (iperf3 and soc
 Every case must pass, except the ones listed below with what they need: a NIC feature the lab NIC does
 not have, or (rss_ctx.py only) a wall-clock limit of the selftest that a TCG-emulated node can miss.
 Any other failure fails this test, with the selftest's own report.
+
+These prove the lab NIC, not the collection, and take about 15 minutes under TCG: they are the
+``extended`` tier, which ``scripts/test`` runs only with VMNET_TEST_EXTENDED=1.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import re
 
 import pytest
 from lab_selftests import install, run
+
+pytestmark = pytest.mark.extended
 
 # what each selftest case needs that the lab NIC or the lab does not have
 NOT_ON_THE_LAB = {
