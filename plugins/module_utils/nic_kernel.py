@@ -46,12 +46,12 @@ def _default_run(argv):
     return proc.returncode, proc.stdout, proc.stderr
 
 
-
 def rss_write_error(op, device, argv, err):
     """An RSS write over ethtool netlink that failed (an OSError, NetlinkError with the kernel's words)
     -> the KernelError the modules report."""
     return KernelError("ethtool netlink %s on %s failed: %s" % (op, device, err), command=argv, errno=err.errno,
                        stderr=str(err))
+
 
 class NicKernel(object):
     """Reads NIC state and applies actions on the local host."""
