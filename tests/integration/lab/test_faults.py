@@ -115,6 +115,7 @@ def kernel_view(node):
     return contexts, rules, devices
 
 
+@pytest.mark.extended   # 4 to 10 minutes each under TCG: VMNET_TEST_EXTENDED=1
 def test_a_run_killed_after_any_change_leaves_a_host_the_next_run_converges_from(lab):
     """Each run gets VMNET_NETKIT_KILL_AFTER=1: it kills itself (SIGKILL) right after its first change
     of the host. Starting from a bare host, run after run, every state a killed run can leave (after
@@ -153,6 +154,7 @@ def test_a_run_killed_after_any_change_leaves_a_host_the_next_run_converges_from
     assert rc == 0 and "2 VMs as planned, no drift" in out, out[-3000:]
 
 
+@pytest.mark.extended   # 4 to 10 minutes each under TCG: VMNET_TEST_EXTENDED=1
 def test_a_reboot_in_the_middle_of_a_run_comes_back_recorded_and_the_next_run_converges(lab):
     """Six VMs are provisioned and recorded; a run that adds vm7 is killed right after it created vm7's
     netkit device (vm7's context and rules made, the device's leases and the records not), and the node
@@ -183,6 +185,7 @@ def test_a_reboot_in_the_middle_of_a_run_comes_back_recorded_and_the_next_run_co
     assert len(contexts(lab)) == 7
 
 
+@pytest.mark.extended   # 4 to 10 minutes each under TCG: VMNET_TEST_EXTENDED=1
 def test_a_nic_driver_reload_is_reported_then_repaired(lab):
     """The NIC's driver is reloaded under seven provisioned VMs (rmmod, then the script that brings the lab's
     NICs up at boot, as the driver and udev would): the NIC comes back with a new ifindex and without its

@@ -14,7 +14,8 @@ from conftest import REPO, _why_lab_cannot_run
 from lab_play import VENV_BIN
 
 
-@pytest.mark.parametrize("scenario", ["seed", "teardown"])
+# teardown's steps are test_provision.py's too, on a node of its own: the extended tier (VMNET_TEST_EXTENDED=1)
+@pytest.mark.parametrize("scenario", ["seed", pytest.param("teardown", marks=pytest.mark.extended)])
 def test_molecule_scenario(scenario):
     reason = _why_lab_cannot_run()
     if reason:

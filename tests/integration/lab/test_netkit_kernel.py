@@ -28,6 +28,9 @@ from lab_play import recap_changed, run_playbook
 STOCK = "7.3.4+deb13-amd64"
 BROKEN = "7.3.4-vmnet-broken"
 
+# six reboots, three of them into kernels that fail on purpose: the extended tier (VMNET_TEST_EXTENDED=1)
+pytestmark = pytest.mark.extended
+
 
 @pytest.fixture(scope="module")
 def node(lab_node_disk):
