@@ -49,8 +49,8 @@ _LONGEST_FIRST = (
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "extended: a long lab test run only with VMNET_TEST_EXTENDED=1 "
-                                       "(scripts/test); it proves the lab itself, not the collection")
+    config.addinivalue_line("markers", "extended: a lab test of several minutes under TCG, run by "
+                                       "scripts/test only with VMNET_TEST_EXTENDED=1")
 
 
 def _rank(scope: str) -> int:
