@@ -324,8 +324,11 @@ def plan_contexts(state, record, params):
         maxc = state.get("max_contexts") or record.get("max_contexts")
         total = len(wanted) + len(kept_others)
         if maxc and total > maxc:
-            raise ValidationError("contexts", "%d RSS contexts would exist on %s but the NIC allows at most %d"
-                                  % (total, dev, maxc), allowed="at most %d contexts" % maxc)
+            foreign = sorted(cid for cid, owner in kept_others.items() if owner is None)
+            raise ValidationError("contexts", "%d RSS contexts would exist on %s but the NIC allows at most %d%s"
+                                  % (total, dev, maxc, "; %d of them not made by vmnet.netkit: ids %s" % (
+                                      len(foreign), queue_ranges(foreign)) if foreign else ""),
+                                  allowed="at most %d contexts" % maxc)
         if dspec and not _default_matches(state, dspec, record):
             actions.append(_default_action(dev, dspec, state))
         elif mode == "overridden" and not default and default_table_configured(state, record):

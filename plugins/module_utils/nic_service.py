@@ -218,8 +218,11 @@ def run_contexts(params, backend, check_mode=False, diff=False):
             try:
                 results = _apply(backend, dev, actions, done)
             except KernelError as e:
-                _learn_limit(store, state, actions, done, e, dev)
-                raise
+                held = _learn_limit(store, state, actions, done, e, dev)
+                if held is None:
+                    raise
+                raise KernelError("%s; %s" % (e, _no_room(dev, held, state, record, done)), command=e.command,
+                                  errno=e.errno, stderr=e.stderr)
         if actions:
             after_state = backend.read(dev, context_ids=_record_ids(record) + [a.get("id") for a in actions if a.get("id")]
                                        + [r.get("id") for r in results.values() if r.get("id")])
@@ -319,7 +322,7 @@ def _learn_limit(store, state, actions, done, err, dev):
     failed = actions[len(done)] if len(done) < len(actions) else None
     text = str(err).lower()
     if failed is None or failed["op"] != "context_create" or ("busy" not in text and "no space" not in text):
-        return
+        return None
     held = set(k for k in state.get("contexts") or {} if isinstance(k, int))
     held -= set(a["id"] for a in done if a["op"] == "context_delete")
     count = len(held) + len([a for a in done if a["op"] == "context_create"])
@@ -330,6 +333,22 @@ def _learn_limit(store, state, actions, done, err, dev):
         store.save()
     except (IOError, OSError, KernelError):
         pass  # the refusal itself is the error to report
+    return held
+
+
+def _no_room(dev, held, state, record, done):
+    """What a user needs to know when the NIC refused a context for lack of room: how many it held,
+    and which of them are not the collection's (those it will never delete)."""
+    created = len([a for a in done if a["op"] == "context_create"])
+    foreign = sorted(held - set(_record_ids(record)))
+    parts = ["%d recorded by vmnet.netkit" % (len(held) - len(foreign))]
+    if created:
+        parts.append("%d created by this run" % created)
+    if foreign:
+        parts.append("%d not made by vmnet.netkit: ids %s" % (len(foreign), queue_ranges(foreign)))
+    return ("%s has no room for another RSS context: it held %d when this one was refused (%s); delete the "
+            "contexts no longer needed (ethtool -X %s context N delete) and run again"
+            % (dev, len(held) + created, ", ".join(parts), dev))
 
 
 # ---------------------------------------------------------------- ntuple_rules
