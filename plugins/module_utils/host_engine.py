@@ -40,6 +40,7 @@ from ansible_collections.vmnet.netkit.plugins.module_utils.errors import (
     KernelError, NetkitError, UnsupportedError, ValidationError)
 from ansible_collections.vmnet.netkit.plugins.module_utils.netlink import NetlinkError
 from ansible_collections.vmnet.netkit.plugins.module_utils.nic_model import rx_queue_count
+from ansible_collections.vmnet.netkit.plugins.module_utils import slice_plan
 from ansible_collections.vmnet.netkit.plugins.module_utils.slice_plan import qemu_libvirt, qemu_netdev
 
 PACKAGE = "ansible_collections.vmnet.netkit.plugins.module_utils"
@@ -194,6 +195,19 @@ def check_plan(plan):
             raise ValidationError("plan.vms.%s" % name, "a VM name names files: no '/', not '.' or '..'")
 
 
+def plan_from_inventory(inventory, recorded):
+    """The host's plan from its inventory (the slice_plan filter's inputs), planned against the plan the
+    host was last converged to (RECORDED, read under the run's lock), so a VM keeps its queues, MAC and
+    allocated addresses. Errors name the option under ``inventory``."""
+    try:
+        return slice_plan.plan(inventory["vms"], inventory["device"], inventory["queues"], inventory["host_queues"],
+                               subnets=inventory.get("subnets") or [], previous=recorded or {})
+    except ValidationError as err:
+        option = "inventory.%s" % err.option if err.option else "inventory"
+        raise ValidationError(option, err.problem[len(err.option) + 2:] if err.option else err.problem,
+                              value=err.value, allowed=err.allowed)
+
+
 def _link_params(vm, state="present", binding="auto"):
     """netkit_link's parameters for a planned VM's device (the vm_network role's netkit_links)."""
     netkit = vm["netkit"]
@@ -286,10 +300,18 @@ def converge(params, io, check_mode=False, boot=False):
     """-> the module result. ``boot``: the re-apply at boot (no persistence files, no installs)."""
     opts = options(params)
     os.environ["VMNET_NETKIT_STATE_DIR"] = opts["state_dir"]
-    if opts["state"] == "present":
+    planned = opts.get("inventory") and opts["state"] != "absent"
+    if planned:
+        # bad input is refused before the lock file is made; the plan that counts is made again under the
+        # lock, from the record as a run that held the lock before may have left it
+        plan_from_inventory(opts["inventory"], _read_json(_record_path(opts)))
+    elif opts["state"] == "present":
         check_plan(opts.get("plan"))
     with _Lock(opts, check_mode):
         run = Run(check_mode)
+        if planned:
+            opts["plan"] = plan_from_inventory(opts["inventory"], _read_json(_record_path(opts)))
+            check_plan(opts["plan"])
         try:
             if opts["state"] == "gathered":
                 return gather(opts, io)
@@ -692,7 +714,8 @@ def gather(opts, io):
     """The host as verify.yml compares it with the plan: the NIC, the netkit devices, the XDP attachment."""
     plan = opts.get("plan") or _read_json(_record_path(opts)) or {}
     dev = plan.get("device")
-    out = {"changed": False, "actions": [], "nic": None, "netkit": None, "xdp": None, "xdp_features": None}
+    out = {"changed": False, "actions": [], "plan": plan, "nic": None, "netkit": None, "xdp": None,
+           "xdp_features": None}
     if dev:
         out["nic"] = nic_service.run_info({"device": dev}, io.nic)
         out["xdp"] = io.xdp(dev)

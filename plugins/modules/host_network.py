@@ -11,10 +11,11 @@ module: host_network
 short_description: Converge a whole VM host's NIC slices, netkit devices and qemu arguments in one call
 version_added: "0.2.0"
 description:
-  - Takes one host's plan (the output of the P(vmnet.netkit.slice_plan#filter) filter) and brings the host to
-    it in one process on the node, in this order. The netkit devices of VMs that the recorded plan has and this
-    plan has not are removed first. Then the NIC's channel count, default RSS table, the VMs' RSS contexts,
-    the ntuple rules that steer each VM's addresses to its context, and the removal of contexts no VM uses.
+  - Takes one host's inventory (O(inventory), planned on the node) or its plan (O(plan), the output of the
+    P(vmnet.netkit.slice_plan#filter) filter) and brings the host to it in one process on the node, in this
+    order. The netkit devices of VMs that the recorded plan has and this plan has not are removed first.
+    Then the NIC's channel count, default RSS table, the VMs' RSS contexts, the ntuple rules that steer each
+    VM's addresses to its context, and the removal of contexts no VM uses.
     Then each VM's netkit device with its NIC queues (queue leasing or C(IFLA_NETKIT_LOWERDEV), whichever the
     kernel has). Then the XDP program on the NIC whose map qemu puts its AF_XDP sockets in. Then each VM's qemu
     arguments (C(VM.args), C(VM.xml)), the plan record, and the boot-time re-apply.
@@ -25,14 +26,46 @@ description:
     and are returned in RV(commands).
   - One run at a time per host; a second one waits for the first (O(lock_timeout)).
 options:
+  inventory:
+    description:
+      - The host's NIC and VMs, as the P(vmnet.netkit.slice_plan#filter) filter takes them. The module plans them on
+        the node, against the plan the host was last converged to (read under the run's lock), with the same
+        planner as the filter, so a VM keeps its queues, MAC and allocated addresses; the plan is returned in
+        RV(plan). Errors name the option under C(inventory), for example C(inventory.vms[1].queues).
+      - One of O(inventory) and O(plan) is required with O(state=present); with O(state=gathered) either names
+        the plan whose device is read (the recorded plan when both are unset).
+    type: dict
+    suboptions:
+      device:
+        description: The NIC to slice.
+        type: str
+        required: true
+      queues:
+        description: The NIC's combined channel count in the plan.
+        type: int
+        required: true
+      host_queues:
+        description: Queues C(0..host_queues-1) stay with the host (the default RSS table).
+        type: int
+        required: true
+      subnets:
+        description: The host's VM subnets (IPv4 and IPv6 CIDR); VMs without an address of a family get one from them.
+        type: list
+        elements: str
+        default: []
+      vms:
+        description: The VMs, each C({name, queues, addresses, mac}), as in C(docs/planning.md).
+        type: list
+        elements: dict
+        required: true
   plan:
     description:
-      - The host's plan, from the P(vmnet.netkit.slice_plan#filter) filter. Required with O(state=present).
-      - With O(state=gathered), the plan whose device is read (the recorded plan when unset).
+      - The host's plan, from the P(vmnet.netkit.slice_plan#filter) filter (for plays that plan on the controller).
+      - With O(state=gathered), the plan whose device is read.
     type: dict
   state:
     description:
-      - V(present) converges the host to O(plan).
+      - V(present) converges the host to O(inventory) or O(plan).
       - V(absent) tears down everything the recorded plan names, in reverse order, the boot-time re-apply first.
       - V(gathered) only reads the NIC, the netkit devices and the XDP attachment (for drift reports).
     type: str
@@ -130,24 +163,34 @@ author: vmnet.netkit maintainers (@vmnet)
 """
 
 EXAMPLES = r"""
-- name: Plan the host's slices from the inventory
-  ansible.builtin.set_fact:
-    plan: "{{ vmnet_vms | vmnet.netkit.slice_plan(device='eth0', queues=16, host_queues=8,
-                                                   subnets=['10.0.0.0/24']) }}"
-
-- name: Converge the whole host in one call
+- name: Plan the host's slices from its inventory and converge the whole host, in one call
   vmnet.netkit.host_network:
-    plan: "{{ plan }}"
+    inventory:
+      device: eth0
+      queues: 16
+      host_queues: 8
+      subnets: [10.0.0.0/24]
+      vms:
+        - {name: vm1, queues: 1, addresses: [10.0.0.2]}
+        - {name: vm2, queues: 2}
   register: host
 
-- name: Each VM's qemu arguments
+- name: Each VM's queues and qemu arguments
   ansible.builtin.debug:
-    msg: "{{ item.key }}: {{ item.value | join(' ') }}"
+    msg: "{{ item.key }}: NIC queues {{ host.plan.vms[item.key].queues | join('..') }}, {{ item.value | join(' ') }}"
   loop: "{{ host.qemu_args | dict2items }}"
+
+- name: Or plan on the controller (the same planner) and converge that plan
+  vmnet.netkit.host_network:
+    plan: "{{ [{'name': 'vm1', 'queues': 1}] | vmnet.netkit.slice_plan(device='eth0', queues=16, host_queues=8) }}"
 
 - name: Read what verify.yml compares with the plan
   vmnet.netkit.host_network:
-    plan: "{{ plan }}"
+    inventory:
+      device: eth0
+      queues: 16
+      host_queues: 8
+      vms: [{name: vm1, queues: 1}]
     state: gathered
   register: gathered
 
@@ -157,6 +200,10 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+plan:
+  description: The plan the host was converged to (or read against), as the P(vmnet.netkit.slice_plan#filter) filter returns it.
+  returned: state is present or gathered
+  type: dict
 actions:
   description: What was done (or would be in check mode), in order.
   returned: always
@@ -213,6 +260,13 @@ from ansible_collections.vmnet.netkit.plugins.module_utils import reapply  # pyl
 from ansible_collections.vmnet.netkit.plugins.module_utils.errors import NetkitError
 
 ARGUMENT_SPEC = dict(
+    inventory=dict(type="dict", options=dict(
+        device=dict(type="str", required=True),
+        queues=dict(type="int", required=True),
+        host_queues=dict(type="int", required=True),
+        subnets=dict(type="list", elements="str", default=[]),
+        vms=dict(type="list", elements="dict", required=True),
+    )),
     plan=dict(type="dict"),
     state=dict(type="str", choices=["present", "absent", "gathered"], default="present"),
     binding=dict(type="str", choices=["auto", "lease", "lowerdev"], default="auto"),
@@ -233,8 +287,8 @@ ARGUMENT_SPEC = dict(
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, required_if=[("state", "present", ["plan"])],
-                           supports_check_mode=True)
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, mutually_exclusive=[("inventory", "plan")],
+                           required_if=[("state", "present", ["inventory", "plan"], True)], supports_check_mode=True)
     for option in ("device_timeout", "lock_timeout"):
         if module.params[option] < 0:
             module.fail_json(msg="%s: must be 0 or more seconds (got %d)" % (option, module.params[option]))

@@ -2,7 +2,7 @@
 """Bad input, table-driven, on the lab node: each case is refused before the first write.
 
 Every case runs as one task of a single play (module options of every module that changes a host,
-and inventories through the slice_plan filter), and must fail, report no change, and say in its
+and inventories through the slice_plan filter and through host_network), and must fail, report no change, and say in its
 message which option (or inventory path) is wrong and what would be valid. The node's state, read
 the way the kernel and the file system show it before and after the whole table, must not move."""
 
@@ -55,8 +55,15 @@ def lower(queues, **kw):
     return dict({"device": NIC, "queues": queues}, **kw)
 
 
+INVENTORY = {"device": NIC, "queues": 16, "host_queues": 8, "vms": [{"name": "vm1", "queues": 1}]}
+
+
 def host(**kw):
     return ("host_network", dict({"plan": {"device": NIC, "vms": {}}}, **kw))
+
+
+def host_inventory(**kw):
+    return ("host_network", {"inventory": dict(INVENTORY, **kw)})
 
 
 # (case, (module, args), [every text the message must hold: the option, then what is valid])
@@ -120,6 +127,11 @@ CASES = [
     ("unknown plan binding", host(binding="magic"), ["binding", "lease"]),
     ("plan without its parts", host(plan={"device": NIC}), ["plan"]),
     ("plan that is not a plan", host(plan={"vms": "many"}), ["plan"]),
+    ("inventory and a plan at once", host(inventory=INVENTORY), ["inventory|plan"]),
+    # inventories planned on the node by host_network (as provision.yml and verify.yml do)
+    ("inventory VM without queues", host_inventory(vms=[{"name": "vm1"}]), ["inventory.vms[0].queues"]),
+    ("inventory host queues leaving none for VMs", host_inventory(host_queues=16),
+     ["inventory.host_queues", "1..15"]),
     # inventories, through the slice_plan filter (on the controller)
     ("VM name escaping a directory", inventory([vm(name="../etc")]), ["vms[0].name"]),
     ("VM name with a space", inventory([vm(name="vm 1")]), ["vms[0].name"]),

@@ -18,6 +18,9 @@ from ansible_collections.vmnet.netkit.plugins.modules import host_network
 VMS = [{"name": "vm1", "queues": 1, "addresses": ["10.0.0.2"]}, {"name": "vm2", "queues": 2}]
 
 
+INVENTORY = {"device": "eth0", "queues": 16, "host_queues": 8, "subnets": ["10.0.0.0/24"], "vms": VMS}
+
+
 def good_plan():
     return slice_plan.plan(copy.deepcopy(VMS), "eth0", 16, 8, subnets=["10.0.0.0/24"])
 
@@ -91,7 +94,18 @@ DELETE = object()
 
 BAD = [
     # (module arguments besides the directories, option named in the message, text)
-    ({}, "state is present but all of the following are missing: plan", None),
+    ({}, "state is present but any of the following are missing: inventory, plan", None),
+    ({"plan": good_plan(), "inventory": dict(INVENTORY)}, "parameters are mutually exclusive: inventory|plan", None),
+    ({"inventory": dict(INVENTORY, device=None)}, "inventory.device", "the NIC's name is required"),
+    ({"inventory": {"device": "eth0", "queues": 16, "host_queues": 8}}, "missing required arguments: vms found in "
+     "inventory", None),
+    ({"inventory": dict(INVENTORY, queues="many")}, "queues", "int"),
+    ({"inventory": dict(INVENTORY, vms=[{"name": "vm1"}])}, "inventory.vms[0].queues", "VM vm1 has no queues"),
+    ({"inventory": dict(INVENTORY, vms=[{"name": "../x", "queues": 1}])}, "inventory.vms[0].name", None),
+    ({"inventory": dict(INVENTORY, host_queues=16)}, "inventory.host_queues", "allowed: 1..15"),
+    ({"inventory": dict(INVENTORY, subnets=["10.0.0.0/33"])}, "inventory.subnets", None),
+    ({"inventory": dict(INVENTORY, vms=[{"name": "vm1", "queues": 1, "colour": "red"}])}, "inventory.vms[0]",
+     "colour"),
     ({"plan": {}}, "plan", "slice_plan"),
     ({"plan": {"device": "eth0"}}, "plan", "lacks channels"),
     ({"plan": _plan(device="eth0 x")}, "plan.device", "not a valid interface name"),
@@ -124,3 +138,33 @@ def test_a_plan_that_needs_more_queues_than_the_nic_has_is_refused_by_the_nic_st
     r = run_module(host_network, dict(host["dirs"], plan=good_plan()), expect_failure=True)
     assert r["msg"].startswith("NIC eth0 (channels): ") and r["actions"] == []
     assert snapshot(host)[:5] == before[:5]
+
+
+def test_an_inventory_is_planned_on_the_node_against_the_recorded_plan(host):
+    """One call plans and converges; the plan is the filter's, and the next plan starts from the one the
+    host recorded: a VM that stays keeps its queues when another leaves or joins."""
+    args = dict(host["dirs"], inventory=copy.deepcopy(INVENTORY))
+    first = run_module(host_network, args)
+    assert first["changed"] and first["plan"] == good_plan()
+    assert not run_module(host_network, args)["changed"]
+    vm2 = first["plan"]["vms"]["vm2"]
+    assert vm2["queues"] == [9, 10]
+    # vm1 leaves: vm2 stays on 9..10 (planned without the record, it would move to 8..9)
+    alone = run_module(host_network, dict(args, inventory=dict(INVENTORY, vms=[VMS[1]])))
+    assert alone["plan"]["vms"]["vm2"] == vm2 and sorted(alone["plan"]["vms"]) == ["vm2"]
+    assert slice_plan.plan([VMS[1]], "eth0", 16, 8, subnets=["10.0.0.0/24"])["vms"]["vm2"]["queues"] == [8, 9]
+    # vm3 joins: first fit below vm2, vm2 unmoved; the gathered read returns the same plan
+    three = dict(INVENTORY, vms=[VMS[1], {"name": "vm3", "queues": 1}])
+    joined = run_module(host_network, dict(args, inventory=three))
+    assert joined["plan"]["vms"]["vm3"]["queues"] == [8, 8] and joined["plan"]["vms"]["vm2"] == vm2
+    gathered = run_module(host_network, dict(args, inventory=three, state="gathered"))
+    assert gathered["plan"] == joined["plan"] and not gathered["changed"]
+
+
+def test_an_inventory_in_check_mode_plans_against_the_record_and_changes_nothing(host):
+    args = dict(host["dirs"], inventory=copy.deepcopy(INVENTORY))
+    run_module(host_network, args)
+    before = snapshot(host)
+    r = run_module(host_network, dict(args, inventory=dict(INVENTORY, vms=[VMS[1]])), check_mode=True)
+    assert r["changed"] and r["plan"]["vms"]["vm2"]["queues"] == [9, 10]
+    assert snapshot(host) == before
