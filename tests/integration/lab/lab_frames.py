@@ -94,7 +94,8 @@ eth = bytes.fromhex(dst_mac.replace(":", "")) + bytes.fromhex(src_mac.replace(":
 open(path, "wb").write(eth + ip + udp)
 '''
 
-# Counts the datagrams with the frame's payload that reach wire0's UDP port, until N or the limit.
+# Counts the datagrams with the payload b"vmnet-tx" that reach ADDR:PORT (a UDP socket on wire0, or on the
+# node), until N or the limit.
 UDP_COUNT = r'''
 import socket, sys, time
 addr, port, n, limit, ready = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), sys.argv[5]

@@ -15,6 +15,7 @@ import time
 import uuid
 
 import pytest
+from lab_frames import UDP_COUNT
 from lab_play import ok, run
 
 
@@ -227,7 +228,7 @@ def rule_kinds(lab):
     for addr in ("10.0.0.2", "10.0.0.9"):
         sh(lab, "%sip neigh replace %s lladdr %s dev %s nud permanent" % (wire, addr, mac, lab.wire))
     send = ("%spython3 -c 'import socket, sys\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
-            "[s.sendto(b\"x\", (sys.argv[1], int(sys.argv[2]))) for _ in range(10)]' " % wire)
+            "[s.sendto(b\"vmnet-tx\", (sys.argv[1], int(sys.argv[2]))) for _ in range(10)]' " % wire)
 
     def dropped():
         return int(sh(lab, "cat /sys/class/net/%s/statistics/rx_dropped" % lab.nic))
@@ -273,32 +274,13 @@ def rule_kinds(lab):
     check("10.0.0.9", 9, passed_all)
 
 
-# Counts the datagrams that reach ADDR:PORT on the node, until N or LIMIT seconds.
-UDP_RECEIVER = r'''
-import socket, sys, time
-addr, port, n, limit, ready = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), sys.argv[5]
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind((addr, port))
-open(ready, "w").close()
-end, got = time.monotonic() + limit, 0
-while got < n and time.monotonic() < end:
-    s.settimeout(max(0.01, end - time.monotonic()))
-    try:
-        s.recv(2048)
-        got += 1
-    except socket.timeout:
-        break
-print(got)
-'''
-
-
 def delivered(lab, addr, port, send, limit=10):
     """How many of 10 datagrams sent from the wire to ADDR:PORT reach a UDP socket on the node (ADDR on
     the lab NIC while they are sent). The wait ends when all 10 are in; a dropped flow waits LIMIT s."""
     out = lab.sh("\n".join([
         "ip addr replace %s/32 dev %s" % (addr, lab.nic), "rm -f /tmp/udp.ready",
         "python3 -c %s %s %d 10 %d /tmp/udp.ready >/tmp/udp.count & pid=$!" % (
-            shlex.quote(UDP_RECEIVER), addr, port, limit),
+            shlex.quote(UDP_COUNT), addr, port, limit),
         "until [ -e /tmp/udp.ready ]; do sleep 0.05; done",
         "%s%s %d" % (send, addr, port), "wait $pid", "ip addr del %s/32 dev %s" % (addr, lab.nic),
         "cat /tmp/udp.count"]))
