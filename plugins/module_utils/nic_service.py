@@ -221,7 +221,7 @@ def run_contexts(params, backend, check_mode=False, diff=False):
                 held = _learn_limit(store, state, actions, done, e, dev)
                 if held is None:
                     raise
-                raise KernelError("%s; %s" % (e, _no_room(dev, held, state, record, done)), command=e.command,
+                raise KernelError("%s; %s" % (e, _no_room(dev, held, record, done)), command=e.command,
                                   errno=e.errno, stderr=e.stderr)
         if actions:
             after_state = backend.read(dev, context_ids=_record_ids(record) + [a.get("id") for a in actions if a.get("id")]
@@ -336,7 +336,7 @@ def _learn_limit(store, state, actions, done, err, dev):
     return held
 
 
-def _no_room(dev, held, state, record, done):
+def _no_room(dev, held, record, done):
     """What a user needs to know when the NIC refused a context for lack of room: how many it held,
     and which of them are not the collection's (those it will never delete)."""
     created = len([a for a in done if a["op"] == "context_create"])
