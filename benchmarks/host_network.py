@@ -116,7 +116,10 @@ def inventory(tmp, node, count):
 RAW_NETKIT = r'''
 import socket, struct, sys
 sys.path.insert(0, "/usr/lib/vmnet-netkit/bench.zip")
-from ansible_collections.vmnet.netkit.plugins.module_utils import netkit_rtnl as rt, netdev_genl, netkit_caps, btf
+from ansible_collections.vmnet.netkit.plugins.module_utils.netlink import rtnl as rt
+from ansible_collections.vmnet.netkit.plugins.module_utils.netlink import netdev as netdev_genl
+from ansible_collections.vmnet.netkit.plugins.module_utils.netkit import caps as netkit_caps
+from ansible_collections.vmnet.netkit.plugins.module_utils.netkit import btf
 attrs = netkit_caps.capabilities(btf.read_enum_constants(("IFLA_NETKIT_",)), [], True, "")["attributes"]
 rtnl, genl = rt.Rtnl(), netdev_genl.NetdevGenl()
 nic = socket.if_nametoindex(sys.argv[1])
@@ -255,7 +258,7 @@ def main(argv):
 def plan_for(group, node):
     """The plan the collection will make, from the same filter (for the raw and hand-written runs)."""
     sys.path.insert(0, str(ROOT / ".build/collections"))
-    from ansible_collections.vmnet.netkit.plugins.module_utils import slice_plan
+    from ansible_collections.vmnet.netkit.plugins.module_utils.plan import slices as slice_plan
     return slice_plan.plan(group["vmnet_vms"], node.nic, group["vmnet_nic_queues"], group["vmnet_host_queues"],
                            subnets=group["vmnet_vm_subnets"])
 

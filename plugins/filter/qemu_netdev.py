@@ -61,8 +61,8 @@ import shlex
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.vmnet.netkit.plugins.module_utils.errors import ValidationError
-from ansible_collections.vmnet.netkit.plugins.module_utils.slice_plan import qemu_libvirt
-from ansible_collections.vmnet.netkit.plugins.module_utils.slice_plan import qemu_netdev as render
+from ansible_collections.vmnet.netkit.plugins.module_utils.plan.slices import qemu_libvirt
+from ansible_collections.vmnet.netkit.plugins.module_utils.plan.slices import qemu_netdev as render
 
 
 def qemu_netdev(vm, map_path=None, mode="native", force_copy=False, device_model="virtio-net-pci", output="argv"):

@@ -64,7 +64,7 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 from ansible_collections.vmnet.netkit.plugins.module_utils.errors import ValidationError
-from ansible_collections.vmnet.netkit.plugins.module_utils.slice_plan import plan
+from ansible_collections.vmnet.netkit.plugins.module_utils.plan.slices import plan
 
 
 def slice_plan(vms, device, queues, host_queues, subnets=None, previous=None):

@@ -112,7 +112,8 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.vmnet.netkit.plugins.module_utils import grub_entries, host_files
+from ansible_collections.vmnet.netkit.plugins.module_utils.boot import grub as grub_entries
+from ansible_collections.vmnet.netkit.plugins.module_utils.host import files as host_files
 from ansible_collections.vmnet.netkit.plugins.module_utils.errors import NetkitError
 
 GRUB_DIRS = ("/boot/grub", "/boot/grub2")

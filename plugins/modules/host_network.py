@@ -254,9 +254,11 @@ xdp_features:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.vmnet.netkit.plugins.module_utils import host_engine
-# imported so that the code packed for the boot-time re-apply (host_engine.own_code) holds it
-from ansible_collections.vmnet.netkit.plugins.module_utils import reapply  # pylint: disable=unused-import
+
+from ansible_collections.vmnet.netkit.plugins.module_utils import arg_specs
+from ansible_collections.vmnet.netkit.plugins.module_utils.host import engine as host_engine
+# imported so that the code packed for the boot-time re-apply (host.engine.own_code) holds it
+from ansible_collections.vmnet.netkit.plugins.module_utils.host import reapply  # pylint: disable=unused-import
 from ansible_collections.vmnet.netkit.plugins.module_utils.errors import NetkitError
 
 ARGUMENT_SPEC = dict(
@@ -269,7 +271,7 @@ ARGUMENT_SPEC = dict(
     )),
     plan=dict(type="dict"),
     state=dict(type="str", choices=["present", "absent", "gathered"], default="present"),
-    binding=dict(type="str", choices=["auto", "lease", "lowerdev"], default="auto"),
+    binding=arg_specs.BINDING,
     xdp=dict(type="bool", default=True),
     xdp_mode=dict(type="str", choices=["native", "skb"], default="native"),
     install_tools=dict(type="bool", default=True),

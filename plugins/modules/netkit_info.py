@@ -88,7 +88,7 @@ nic_leases:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.vmnet.netkit.plugins.module_utils import netkit_service
+from ansible_collections.vmnet.netkit.plugins.module_utils.netkit import service as netkit_service
 
 
 def main():

@@ -244,7 +244,9 @@ capabilities:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.vmnet.netkit.plugins.module_utils import netkit_service
+
+from ansible_collections.vmnet.netkit.plugins.module_utils import arg_specs
+from ansible_collections.vmnet.netkit.plugins.module_utils.netkit import service as netkit_service
 
 
 def main():
@@ -254,8 +256,8 @@ def main():
             state=dict(type="str", choices=["present", "absent"], default="present"),
             mode=dict(type="str", choices=["l2", "l3"]),
             pairing=dict(type="str", choices=["pair", "single"]),
-            policy=dict(type="str", choices=["pass", "drop"]),
-            scrub=dict(type="str", choices=["none", "default"]),
+            policy=arg_specs.POLICY,
+            scrub=arg_specs.SCRUB,
             headroom=dict(type="int"),
             tailroom=dict(type="int"),
             mtu=dict(type="int"),
@@ -266,14 +268,14 @@ def main():
             peer=dict(type="dict", options=dict(
                 name=dict(type="str"),
                 netns=dict(type="str"),
-                policy=dict(type="str", choices=["pass", "drop"]),
-                scrub=dict(type="str", choices=["none", "default"]),
+                policy=arg_specs.POLICY,
+                scrub=arg_specs.SCRUB,
                 address=dict(type="str"),
             )),
             lower=dict(type="dict", options=dict(
                 device=dict(type="str", required=True),
                 queues=dict(type="list", elements="int", required=True),
-                binding=dict(type="str", choices=["auto", "lease", "lowerdev"], default="auto"),
+                binding=arg_specs.BINDING,
             )),
             recreate=dict(type="bool", default=False),
         ),

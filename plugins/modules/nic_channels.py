@@ -113,13 +113,14 @@ actions:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.vmnet.netkit.plugins.module_utils import nic_service
+from ansible_collections.vmnet.netkit.plugins.module_utils import arg_specs
+from ansible_collections.vmnet.netkit.plugins.module_utils.nic import service as nic_service
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            device=dict(type="str", required=True),
+            arg_specs.NIC_DEVICE,
             combined=dict(type="int"),
             rx=dict(type="int"),
             tx=dict(type="int"),

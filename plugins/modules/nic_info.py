@@ -123,12 +123,13 @@ capabilities:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.vmnet.netkit.plugins.module_utils import nic_service
+from ansible_collections.vmnet.netkit.plugins.module_utils import arg_specs
+from ansible_collections.vmnet.netkit.plugins.module_utils.nic import service as nic_service
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(device=dict(type="str", required=True)),
+        argument_spec=dict(arg_specs.NIC_DEVICE),
         supports_check_mode=True,
     )
     nic_service.run_from_module(module, nic_service.run_info)

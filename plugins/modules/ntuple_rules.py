@@ -31,7 +31,7 @@ options:
         description: What kind of packets the rule matches.
         type: str
         required: true
-        choices: [ip4, ip6, tcp4, udp4, tcp6, udp6, sctp4, sctp6]
+        choices: [ip4, ip6, tcp4, udp4, sctp4, tcp6, udp6, sctp6]
       src_ip:
         description: Source address (C(10.0.0.2)) or prefix (C(10.0.0.0/24)); any when omitted.
         type: str
@@ -184,13 +184,13 @@ notes:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.vmnet.netkit.plugins.module_utils import nic_service
+from ansible_collections.vmnet.netkit.plugins.module_utils import arg_specs
+from ansible_collections.vmnet.netkit.plugins.module_utils.nic import service as nic_service
 
 
 def main():
     rule_options = dict(
-        flow_type=dict(type="str", required=True,
-                       choices=["ip4", "ip6", "tcp4", "udp4", "tcp6", "udp6", "sctp4", "sctp6"]),
+        flow_type=arg_specs.FLOW_TYPE,
         src_ip=dict(type="str"),
         dst_ip=dict(type="str"),
         src_port=dict(type="int"),
@@ -202,7 +202,7 @@ def main():
     )
     module = AnsibleModule(
         argument_spec=dict(
-            device=dict(type="str", required=True),
+            arg_specs.NIC_DEVICE,
             rules=dict(type="list", elements="dict", options=rule_options,
                        mutually_exclusive=[["context", "queue", "drop"]]),
             state=dict(type="str", default="merged",

@@ -202,23 +202,16 @@ notes:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.vmnet.netkit.plugins.module_utils import nic_service
-
-TABLE_OPTIONS = dict(
-    start=dict(type="int", default=0),
-    equal=dict(type="int"),
-    weights=dict(type="list", elements="int"),
-    hfunc=dict(type="str", choices=["toeplitz", "xor", "crc32"]),
-    key=dict(type="str", no_log=False),
-)
+from ansible_collections.vmnet.netkit.plugins.module_utils import arg_specs
+from ansible_collections.vmnet.netkit.plugins.module_utils.nic import service as nic_service
 
 
 def main():
-    default_options = dict(TABLE_OPTIONS, reset=dict(type="bool"))
-    context_options = dict(TABLE_OPTIONS, name=dict(type="str", required=True))
+    default_options = dict(arg_specs.RSS_TABLE, reset=dict(type="bool"))
+    context_options = dict(arg_specs.RSS_TABLE, name=dict(type="str", required=True))
     module = AnsibleModule(
         argument_spec=dict(
-            device=dict(type="str", required=True),
+            arg_specs.NIC_DEVICE,
             default=dict(type="dict", options=default_options,
                          mutually_exclusive=[["equal", "weights", "reset"]]),
             contexts=dict(type="list", elements="dict", options=context_options,

@@ -71,7 +71,7 @@ import os
 import re
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.vmnet.netkit.plugins.module_utils import host_files
+from ansible_collections.vmnet.netkit.plugins.module_utils.host import files as host_files
 from ansible_collections.vmnet.netkit.plugins.module_utils.errors import NetkitError
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")

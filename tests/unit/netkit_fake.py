@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""A fake kernel with the interface of netkit_kernel.NetkitKernel, for unit tests.
+"""A fake kernel with the interface of netkit.backend.NetkitKernel, for unit tests.
 
 Links by (netns, name); one 16-queue NIC 'eth0' (ifindex 2); queue leases kept on the
 NIC's side; a device that is not netkit is refused like the real backend refuses it.
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import copy
 
-from ansible_collections.vmnet.netkit.plugins.module_utils import netkit_caps
+from ansible_collections.vmnet.netkit.plugins.module_utils.netkit import caps as netkit_caps
 from ansible_collections.vmnet.netkit.plugins.module_utils.errors import ValidationError
-from ansible_collections.vmnet.netkit.plugins.module_utils.netkit_rtnl import NETKIT_ATTRS
-from ansible_collections.vmnet.netkit.plugins.module_utils.netlink import NetlinkError
+from ansible_collections.vmnet.netkit.plugins.module_utils.netlink.rtnl import NETKIT_ATTRS
+from ansible_collections.vmnet.netkit.plugins.module_utils.netlink.core import NetlinkError
 
 K73 = dict(("IFLA_NETKIT_" + k.upper(), v) for k, v in NETKIT_ATTRS.items())
 K612 = dict((k, v) for k, v in K73.items() if v <= 7)

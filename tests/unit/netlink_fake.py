@@ -12,7 +12,7 @@ from __future__ import annotations
 import socket
 import struct
 
-from ansible_collections.vmnet.netkit.plugins.module_utils import netlink as nl
+from ansible_collections.vmnet.netkit.plugins.module_utils.netlink import core as nl
 
 
 def message(msg_type, seq, payload, flags=nl.NLM_F_MULTI):

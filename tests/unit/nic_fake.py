@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""A fake NIC with the interface of nic_kernel.NicKernel, for unit tests.
+"""A fake NIC with the interface of nic.backend.NicKernel, for unit tests.
 
 It keeps channels, the default RSS table, RSS contexts, ntuple rules and queue leases,
 and answers the planned actions the way the lab NIC does: netdevsim with the
@@ -43,9 +43,9 @@ import errno
 import os
 
 from ansible_collections.vmnet.netkit.plugins.module_utils.errors import KernelError
-from ansible_collections.vmnet.netkit.plugins.module_utils.netlink import NetlinkError
-from ansible_collections.vmnet.netkit.plugins.module_utils.nic_kernel import rss_write_error
-from ansible_collections.vmnet.netkit.plugins.module_utils.nic_model import (
+from ansible_collections.vmnet.netkit.plugins.module_utils.netlink.core import NetlinkError
+from ansible_collections.vmnet.netkit.plugins.module_utils.nic.backend import rss_write_error
+from ansible_collections.vmnet.netkit.plugins.module_utils.nic.model import (
     default_table,
     empty_state,
     rule_match,
@@ -339,7 +339,7 @@ class FakeNic(object):
 
 def use_fake(monkeypatch, tmp_path, fake):
     """Make the NIC modules use ``fake`` and keep their record under ``tmp_path``."""
-    from ansible_collections.vmnet.netkit.plugins.module_utils import nic_service
+    from ansible_collections.vmnet.netkit.plugins.module_utils.nic import service as nic_service
     monkeypatch.setattr(nic_service, "BACKEND", lambda **kw: fake)
     monkeypatch.setenv("VMNET_NETKIT_STATE_DIR", str(tmp_path))
     return fake

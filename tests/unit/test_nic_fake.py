@@ -6,7 +6,7 @@ project's patches (the lab driver) under the 7.3 ethtool core. Each test here pi
 one behaviour to its source: a function of ``kernel/netdevsim/src/rss.c``, a row of
 the table "Behaviour, and which real driver it imitates" in
 ``kernel/netdevsim/README.md``, or the core function that answers before the driver.
-The actions are the ones the planners build (``nic_diff.action`` with the argv
+The actions are the ones the planners build (``nic_planner.action`` with the argv
 builders of ``ethtool_text``), so the messages are those ``ethtool`` prints.
 """
 
@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.vmnet.netkit.plugins.module_utils import ethtool_text as et
-from ansible_collections.vmnet.netkit.plugins.module_utils import nic_diff
+from ansible_collections.vmnet.netkit.plugins.module_utils.nic import ethtool_text as et
+from ansible_collections.vmnet.netkit.plugins.module_utils.nic import planner as nic_planner
 from ansible_collections.vmnet.netkit.plugins.module_utils.errors import KernelError
-from ansible_collections.vmnet.netkit.plugins.module_utils.nic_model import equal_table, new_rule
+from ansible_collections.vmnet.netkit.plugins.module_utils.nic.model import equal_table, new_rule
 
 from nic_fake import LAB_MAX_CONTEXTS, LAB_RULE_TABLE_SIZE, FakeNic
 
@@ -25,42 +25,42 @@ DEV = "eth0"
 
 
 def add(nic, rule):
-    return nic.apply(DEV, nic_diff.action("rule_add", et.ntuple_add_argv("ethtool", DEV, rule), "add a rule",
-                                          device=DEV, rule=rule, loc=rule.get("loc")))
+    return nic.apply(DEV, nic_planner.action("rule_add", et.ntuple_add_argv("ethtool", DEV, rule), "add a rule",
+                                             device=DEV, rule=rule, loc=rule.get("loc")))
 
 
 def delete(nic, loc):
-    return nic.apply(DEV, nic_diff.action("rule_delete", et.ntuple_delete_argv("ethtool", DEV, loc), "delete a rule",
-                                          device=DEV, loc=loc))
+    return nic.apply(DEV, nic_planner.action("rule_delete", et.ntuple_delete_argv("ethtool", DEV, loc), "delete a rule",
+                                             device=DEV, loc=loc))
 
 
 def ntuple(nic, on):
-    return nic.apply(DEV, nic_diff.action("ntuple_on" if on else "ntuple_off", et.ntuple_feature_argv("ethtool", DEV, on),
-                                          "ntuple", device=DEV))
+    return nic.apply(DEV, nic_planner.action("ntuple_on" if on else "ntuple_off", et.ntuple_feature_argv("ethtool", DEV, on),
+                                             "ntuple", device=DEV))
 
 
 def create(nic, **spec):
-    return nic.apply(DEV, nic_diff.action("context_create", et.rxfh_context_create_argv("ethtool", DEV, spec),
-                                          "create a context", device=DEV, name="c", spec=spec, id=None))
+    return nic.apply(DEV, nic_planner.action("context_create", et.rxfh_context_create_argv("ethtool", DEV, spec),
+                                             "create a context", device=DEV, name="c", spec=spec, id=None))
 
 
 def update(nic, cid, **spec):
-    return nic.apply(DEV, nic_diff.action("context_update", et.rxfh_context_update_argv("ethtool", DEV, cid, spec),
-                                          "change a context", device=DEV, name="c", spec=spec, id=cid))
+    return nic.apply(DEV, nic_planner.action("context_update", et.rxfh_context_update_argv("ethtool", DEV, cid, spec),
+                                             "change a context", device=DEV, name="c", spec=spec, id=cid))
 
 
 def remove(nic, cid):
-    return nic.apply(DEV, nic_diff.context_delete_action(DEV, cid))
+    return nic.apply(DEV, nic_planner.context_delete_action(DEV, cid))
 
 
 def default(nic, **spec):
-    return nic.apply(DEV, nic_diff.action("default_set", et.rxfh_default_argv("ethtool", DEV, spec), "default",
-                                          device=DEV, spec=spec))
+    return nic.apply(DEV, nic_planner.action("default_set", et.rxfh_default_argv("ethtool", DEV, spec), "default",
+                                             device=DEV, spec=spec))
 
 
 def channels(nic, combined):
-    return nic.apply(DEV, nic_diff.action("channels", et.channels_argv("ethtool", DEV, {"combined": combined}),
-                                          "channels", device=DEV, values={"combined": combined}))
+    return nic.apply(DEV, nic_planner.action("channels", et.channels_argv("ethtool", DEV, {"combined": combined}),
+                                             "channels", device=DEV, values={"combined": combined}))
 
 
 def refused(call, *args, **kw):

@@ -13,6 +13,15 @@ import zipfile
 PREFIX = "ansible_collections/vmnet/netkit/plugins/module_utils/"
 
 
+def _sources(src):
+    """Every .py file below src (subpackages with their __init__.py), not the top __init__.py."""
+    for parent, dirs, files in os.walk(src):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        for name in files:
+            if name.endswith(".py") and not (parent == src and name == "__init__.py"):
+                yield os.path.join(parent, name)
+
+
 def main(src, out):
     tmp = out + ".tmp"
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -22,15 +31,12 @@ def main(src, out):
             info = zipfile.ZipInfo("/".join(parts[:depth]) + "/__init__.py", date_time=(2020, 1, 1, 0, 0, 0))
             info.external_attr = 0o644 << 16
             zf.writestr(info, b"")
-        for name in sorted(os.listdir(src)):
-            if name == "__init__.py":
-                continue
-            if not name.endswith(".py"):
-                continue
-            info = zipfile.ZipInfo(PREFIX + name, date_time=(2020, 1, 1, 0, 0, 0))
+        for path in sorted(_sources(src)):
+            rel = os.path.relpath(path, src).replace(os.sep, "/")
+            info = zipfile.ZipInfo(PREFIX + rel, date_time=(2020, 1, 1, 0, 0, 0))
             info.external_attr = 0o644 << 16
             info.compress_type = zipfile.ZIP_DEFLATED
-            with open(os.path.join(src, name), "rb") as f:
+            with open(path, "rb") as f:
                 zf.writestr(info, f.read())
     os.replace(tmp, out)
 

@@ -20,11 +20,8 @@ from lab_play import ok, run
 
 
 @pytest.fixture(scope="module")
-def lab(request):
-    try:
-        node = request.getfixturevalue("lab_node")
-    except pytest.FixtureLookupError:
-        pytest.skip("the lab (tests/integration/lab/conftest.py lab_node fixture) is not available")
+def lab(lab_node):
+    node = lab_node
     info = run(node, "nic_info", {"device": node.nic})
     if info.get("failed"):
         pytest.fail("nic_info failed on the lab NIC: %s" % info.get("msg"))
@@ -184,11 +181,8 @@ def test_rule_kinds_on_the_real_driver(lab):
 
 
 @pytest.fixture(scope="module")
-def lab_612(request):
-    try:
-        node = request.getfixturevalue("lab_node_612")
-    except pytest.FixtureLookupError:
-        pytest.skip("the lab (tests/integration/lab/conftest.py lab_node_612 fixture) is not available")
+def lab_612(lab_node_612):
+    node = lab_node_612
     clean(node)
     yield node
     clean(node)

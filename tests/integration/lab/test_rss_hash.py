@@ -91,11 +91,8 @@ print(json.dumps(moved))
 
 
 @pytest.fixture(scope="module")
-def lab(request):
-    try:
-        node = request.getfixturevalue("lab_node")
-    except pytest.FixtureLookupError:
-        pytest.skip("the lab (tests/integration/lab/conftest.py lab_node fixture) is not available")
+def lab(lab_node):
+    node = lab_node
     if "rx0_packets:" not in node.sh("ethtool -S %s" % node.nic):
         pytest.fail("the lab NIC %s has no per-queue counters (ethtool -S rx0_packets): is kernel/netdevsim "
                     "0004 applied?" % node.nic)

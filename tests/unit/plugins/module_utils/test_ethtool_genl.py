@@ -1,12 +1,12 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Generic netlink message building and parsing of ethtool_genl (RSS_GET dump, CHANNELS_GET, family ops)."""
+"""Generic netlink message building and parsing of netlink.ethtool (RSS_GET dump, CHANNELS_GET, family ops)."""
 
 from __future__ import annotations
 
 import struct
 
-from ansible_collections.vmnet.netkit.plugins.module_utils import ethtool_genl as g
-from ansible_collections.vmnet.netkit.plugins.module_utils import netlink as n
+from ansible_collections.vmnet.netkit.plugins.module_utils.netlink import ethtool as g
+from ansible_collections.vmnet.netkit.plugins.module_utils.netlink import core as n
 
 
 def test_nla_padding_and_nesting():
@@ -53,7 +53,7 @@ def test_parse_rss_reply():
     payload = hdr + n.nla_u32(g.ETHTOOL_A_RSS_CONTEXT, 2) + n.nla_u32(g.ETHTOOL_A_RSS_HFUNC, 1) + \
         n.nla(g.ETHTOOL_A_RSS_INDIR, struct.pack("=4I", 14, 15, 14, 15)) + n.nla(g.ETHTOOL_A_RSS_HKEY, b"\x6d\x5a")
     assert g.parse_rss_reply(payload) == {"device": "eth0", "context": 2, "table": [14, 15, 14, 15],
-                                          "hfunc": "toeplitz", "key": "6d:5a", "input_xfrm": None}
+                                          "hfunc": 1, "key": b"\x6d\x5a", "input_xfrm": None}
     main = g.parse_rss_reply(hdr + n.nla(g.ETHTOOL_A_RSS_INDIR, struct.pack("=2I", 0, 1)))
     assert main["context"] == 0 and main["key"] is None
 

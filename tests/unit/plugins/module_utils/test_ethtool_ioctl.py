@@ -7,8 +7,8 @@ import struct
 
 import pytest
 
-from ansible_collections.vmnet.netkit.plugins.module_utils import ethtool_ioctl as io
-from ansible_collections.vmnet.netkit.plugins.module_utils.nic_model import new_rule
+from ansible_collections.vmnet.netkit.plugins.module_utils.nic import ethtool_ioctl as io
+from ansible_collections.vmnet.netkit.plugins.module_utils.nic.model import new_rule
 
 
 def test_struct_sizes_and_offsets():

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from ansible_collections.vmnet.netkit.plugins.module_utils import ethtool_text as et
-from ansible_collections.vmnet.netkit.plugins.module_utils.nic_model import new_rule
+from ansible_collections.vmnet.netkit.plugins.module_utils.nic import ethtool_text as et
+from ansible_collections.vmnet.netkit.plugins.module_utils.nic.model import new_rule
 
 FIX = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "ethtool")
 

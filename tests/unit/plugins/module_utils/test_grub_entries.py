@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.vmnet.netkit.plugins.module_utils import grub_entries as g
+from ansible_collections.vmnet.netkit.plugins.module_utils.boot import grub as g
 from ansible_collections.vmnet.netkit.plugins.module_utils.errors import NetkitError, ValidationError
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "grub"

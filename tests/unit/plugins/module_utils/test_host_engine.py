@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""host_engine: a whole host's plan converged in one call, on a fake NIC, a fake netkit kernel and
+"""host.engine: a whole host's plan converged in one call, on a fake NIC, a fake netkit kernel and
 fake commands (bpftool, ip, systemctl) whose effects land in temporary directories."""
 
 from __future__ import annotations
@@ -14,10 +14,14 @@ import pytest
 from netkit_fake import FakeKernel
 from nic_fake import FakeNic, use_fake
 
-from ansible_collections.vmnet.netkit.plugins.module_utils import host_engine, reapply, slice_plan, xdp_program
+from ansible_collections.vmnet.netkit.plugins.module_utils.host import engine as host_engine
+from ansible_collections.vmnet.netkit.plugins.module_utils.host import reapply
+from ansible_collections.vmnet.netkit.plugins.module_utils.plan import slices as slice_plan
+from ansible_collections.vmnet.netkit.plugins.module_utils.netkit import xdp_program
 from ansible_collections.vmnet.netkit.plugins.module_utils.errors import KernelError, NetkitError, ValidationError
-from ansible_collections.vmnet.netkit.plugins.module_utils.netlink import NetlinkError
+from ansible_collections.vmnet.netkit.plugins.module_utils.netlink.core import NetlinkError
 
+REAPPLY = "ansible_collections.vmnet.netkit.plugins.module_utils.host.reapply"  # the unit's module, spelled out
 HOST_IO = host_engine.HostIO  # the tests of the boot re-apply replace it in host_engine
 VMS = [{"name": "vm1", "queues": 1, "addresses": ["10.0.0.2"]}, {"name": "vm2", "queues": 2},
        {"name": "vm3", "queues": 1}]
@@ -132,8 +136,8 @@ def test_first_run_converges_everything_and_a_second_run_starts_nothing(host):
     record = json.load(open(os.path.join(host.opts["state_dir"], "reapply.json")))
     assert record["version"] == 2 and record["plan"] == plan and record["devices"] == ["eth0"]
     unit = open(os.path.join(host.opts["unit_dir"], "vmnet-netkit-reapply.service")).read()
-    assert "ExecStart=/usr/bin/python3 -m %s.reapply %s/reapply.json" % (host_engine.PACKAGE, host.opts["state_dir"]) \
-        in unit and "Before=network.target libvirtd.service virtqemud.service" in unit
+    assert "ExecStart=/usr/bin/python3 -m %s %s/reapply.json" % (REAPPLY, host.opts["state_dir"]) in unit
+    assert "Before=network.target libvirtd.service virtqemud.service" in unit
     # the second run: nothing to do, no command, no change on any fake
     files, view, log = host.files(), host.kernel_view(), list(host.log)
     again = host.converge(plan)
@@ -294,8 +298,8 @@ def test_the_packed_code_is_reproducible_and_runs_the_reapply(host, tmp_path):
     path = tmp_path / "code.zip"
     path.write_bytes(code)
     env = dict(os.environ, PYTHONPATH=str(path))
-    out = subprocess.run([sys.executable, "-m", host_engine.PACKAGE + ".reapply"], env=env, capture_output=True,
-                         text=True, check=False, cwd=str(tmp_path))
+    out = subprocess.run([sys.executable, "-m", REAPPLY], env=env, capture_output=True, text=True, check=False,
+                         cwd=str(tmp_path))
     assert out.returncode == 2 and "usage: reapply STATE.json" in out.stderr
 
 

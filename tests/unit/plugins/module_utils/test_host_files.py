@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from ansible_collections.vmnet.netkit.plugins.module_utils import host_files
+from ansible_collections.vmnet.netkit.plugins.module_utils.host import files as host_files
 from ansible_collections.vmnet.netkit.plugins.module_utils.errors import KernelError
 
 

@@ -8,9 +8,9 @@ import copy
 import pytest
 from netkit_fake import K73, K612, FakeKernel
 
-from ansible_collections.vmnet.netkit.plugins.module_utils import netkit_service as svc
+from ansible_collections.vmnet.netkit.plugins.module_utils.netkit import service as svc
 from ansible_collections.vmnet.netkit.plugins.module_utils.errors import KernelError, UnsupportedError, ValidationError
-from ansible_collections.vmnet.netkit.plugins.module_utils.netlink import NetlinkError
+from ansible_collections.vmnet.netkit.plugins.module_utils.netlink.core import NetlinkError
 
 
 def params(**kw):

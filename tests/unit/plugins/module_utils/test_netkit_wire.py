@@ -7,11 +7,11 @@ import struct
 
 import pytest
 
-from ansible_collections.vmnet.netkit.plugins.module_utils import btf
-from ansible_collections.vmnet.netkit.plugins.module_utils import netdev_genl as nd
-from ansible_collections.vmnet.netkit.plugins.module_utils import netkit_caps as caps
-from ansible_collections.vmnet.netkit.plugins.module_utils import netkit_rtnl as rt
-from ansible_collections.vmnet.netkit.plugins.module_utils import netlink as nl
+from ansible_collections.vmnet.netkit.plugins.module_utils.netkit import btf
+from ansible_collections.vmnet.netkit.plugins.module_utils.netlink import netdev as nd
+from ansible_collections.vmnet.netkit.plugins.module_utils.netkit import caps
+from ansible_collections.vmnet.netkit.plugins.module_utils.netlink import rtnl as rt
+from ansible_collections.vmnet.netkit.plugins.module_utils.netlink import core as nl
 
 UPSTREAM = dict(rt.NETKIT_ATTRS)
 PATCHED = dict((k, v) for k, v in rt.NETKIT_ATTRS.items() if k != "pairing")

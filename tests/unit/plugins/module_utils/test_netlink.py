@@ -12,10 +12,10 @@ import struct
 import pytest
 
 from netlink_fake import FakeSocket, done, error, fake_socket, genl_family_answer, message
-from ansible_collections.vmnet.netkit.plugins.module_utils import ethtool_genl as eg
-from ansible_collections.vmnet.netkit.plugins.module_utils import netdev_genl as nd
-from ansible_collections.vmnet.netkit.plugins.module_utils import netkit_rtnl as rt
-from ansible_collections.vmnet.netkit.plugins.module_utils import netlink as nl
+from ansible_collections.vmnet.netkit.plugins.module_utils.netlink import ethtool as eg
+from ansible_collections.vmnet.netkit.plugins.module_utils.netlink import netdev as nd
+from ansible_collections.vmnet.netkit.plugins.module_utils.netlink import rtnl as rt
+from ansible_collections.vmnet.netkit.plugins.module_utils.netlink import core as nl
 
 INTR = nl.NLM_F_MULTI | nl.NLM_F_DUMP_INTR
 

@@ -1,11 +1,11 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Canonical forms of nic_model: tables as ethtool computes them, IP matches, rule identity."""
+"""Canonical forms of nic.model: tables as ethtool computes them, IP matches, rule identity."""
 
 from __future__ import annotations
 
 import pytest
 
-from ansible_collections.vmnet.netkit.plugins.module_utils import nic_model as m
+from ansible_collections.vmnet.netkit.plugins.module_utils.nic import model as m
 
 
 def test_equal_table_is_ethtools():

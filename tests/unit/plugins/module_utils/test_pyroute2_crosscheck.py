@@ -22,10 +22,10 @@ from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg, ifinfveth, states as pyrout
 
 import ynl_spec
 from netlink_fake import done, error, fake_socket, genl_family_answer
-from ansible_collections.vmnet.netkit.plugins.module_utils import ethtool_genl as eg
-from ansible_collections.vmnet.netkit.plugins.module_utils import netdev_genl as nd
-from ansible_collections.vmnet.netkit.plugins.module_utils import netkit_rtnl as rt
-from ansible_collections.vmnet.netkit.plugins.module_utils import netlink as nl
+from ansible_collections.vmnet.netkit.plugins.module_utils.netlink import ethtool as eg
+from ansible_collections.vmnet.netkit.plugins.module_utils.netlink import netdev as nd
+from ansible_collections.vmnet.netkit.plugins.module_utils.netlink import rtnl as rt
+from ansible_collections.vmnet.netkit.plugins.module_utils.netlink import core as nl
 
 NETDEV_FAMILY = 30
 ETHTOOL_FAMILY = 20
@@ -524,9 +524,8 @@ def test_rss_get_dump_pyroute2_encodes_decodes_with_ours():
     assert req["cmd"] == eg.ETHTOOL_MSG_RSS_GET and req["header"]["flags"] & nl.NLM_F_DUMP == nl.NLM_F_DUMP
     assert plain(req) == [("ETHTOOL_A_RSS_HEADER", [("ETHTOOL_A_HEADER_DEV_NAME", "eth0")], NLA_F_NESTED)]
     assert contexts == [
-        {"device": "eth0", "context": 0, "table": [0, 1, 2, 3], "hfunc": "toeplitz",
-         "key": ":".join("%02x" % i for i in range(40)), "input_xfrm": 0},
-        {"device": "eth0", "context": 2, "table": [14, 15], "hfunc": "xor", "key": None, "input_xfrm": 1}]
+        {"device": "eth0", "context": 0, "table": [0, 1, 2, 3], "hfunc": 1, "key": bytes(range(40)), "input_xfrm": 0},
+        {"device": "eth0", "context": 2, "table": [14, 15], "hfunc": 2, "key": None, "input_xfrm": 1}]
 
 
 def test_channels_get_both_ways():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.vmnet.netkit.plugins.module_utils.errors import ValidationError
-from ansible_collections.vmnet.netkit.plugins.module_utils.slice_plan import default_mac, plan, qemu_netdev
+from ansible_collections.vmnet.netkit.plugins.module_utils.plan.slices import default_mac, plan, qemu_netdev
 
 SUBNETS = ["10.0.0.0/24", "fd00:10::/64"]
 

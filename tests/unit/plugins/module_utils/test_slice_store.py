@@ -8,8 +8,8 @@ import os
 
 import pytest
 
-from ansible_collections.vmnet.netkit.plugins.module_utils.nic_model import empty_state, equal_table
-from ansible_collections.vmnet.netkit.plugins.module_utils.slice_store import SliceStore, default_path, valid_contexts
+from ansible_collections.vmnet.netkit.plugins.module_utils.nic.model import empty_state, equal_table
+from ansible_collections.vmnet.netkit.plugins.module_utils.nic.slice_store import SliceStore, default_path, valid_contexts
 
 
 def _state(contexts, ifindex=5):

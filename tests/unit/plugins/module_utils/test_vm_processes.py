@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.vmnet.netkit.plugins.module_utils.vm_processes import users
+from ansible_collections.vmnet.netkit.plugins.module_utils.netkit.vm_processes import users
 
 QEMU_ARGS = ["/usr/bin/qemu-system-x86_64", "-m", "1024", "-netdev",
              "af-xdp,id=net0,ifname=nk-vm1,queues=2,start-queue=1,mode=native", "-device", "virtio-net-pci,netdev=net0"]

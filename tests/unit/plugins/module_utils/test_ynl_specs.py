@@ -17,11 +17,11 @@ import struct
 import pytest
 
 import ynl_spec
-from ansible_collections.vmnet.netkit.plugins.module_utils import ethtool_genl as eg
-from ansible_collections.vmnet.netkit.plugins.module_utils import netdev_genl as nd
-from ansible_collections.vmnet.netkit.plugins.module_utils import netkit_caps as caps
-from ansible_collections.vmnet.netkit.plugins.module_utils import netkit_rtnl as rt
-from ansible_collections.vmnet.netkit.plugins.module_utils import netlink as nl
+from ansible_collections.vmnet.netkit.plugins.module_utils.netlink import ethtool as eg
+from ansible_collections.vmnet.netkit.plugins.module_utils.netlink import netdev as nd
+from ansible_collections.vmnet.netkit.plugins.module_utils.netkit import caps
+from ansible_collections.vmnet.netkit.plugins.module_utils.netlink import rtnl as rt
+from ansible_collections.vmnet.netkit.plugins.module_utils.netlink import core as nl
 
 NETDEV = ynl_spec.spec("netdev")
 ETHTOOL = ynl_spec.spec("ethtool")

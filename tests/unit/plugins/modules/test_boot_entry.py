@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from ansible.module_utils import basic
 
-from ansible_collections.vmnet.netkit.plugins.module_utils import grub_entries
+from ansible_collections.vmnet.netkit.plugins.module_utils.boot import grub as grub_entries
 from ansible_collections.vmnet.netkit.plugins.modules import boot_entry
 from module_runner import run_module
 

@@ -12,7 +12,8 @@ from module_runner import run_module
 from netkit_fake import FakeKernel
 from nic_fake import FakeNic, use_fake
 
-from ansible_collections.vmnet.netkit.plugins.module_utils import host_engine, slice_plan
+from ansible_collections.vmnet.netkit.plugins.module_utils.host import engine as host_engine
+from ansible_collections.vmnet.netkit.plugins.module_utils.plan import slices as slice_plan
 from ansible_collections.vmnet.netkit.plugins.modules import host_network
 
 VMS = [{"name": "vm1", "queues": 1, "addresses": ["10.0.0.2"]}, {"name": "vm2", "queues": 2}]

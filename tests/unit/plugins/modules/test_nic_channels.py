@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.vmnet.netkit.plugins.modules import nic_channels
-from ansible_collections.vmnet.netkit.plugins.module_utils.nic_model import equal_table, new_rule
+from ansible_collections.vmnet.netkit.plugins.module_utils.nic.model import equal_table, new_rule
 from module_runner import run_module
 from nic_fake import FakeNic, use_fake
 

@@ -11,9 +11,9 @@ import json
 import pytest
 
 from ansible_collections.vmnet.netkit.plugins.modules import nic_channels, nic_info, ntuple_rules, rss_contexts
-from ansible_collections.vmnet.netkit.plugins.module_utils import ethtool_text as et
-from ansible_collections.vmnet.netkit.plugins.module_utils import nic_diff
-from ansible_collections.vmnet.netkit.plugins.module_utils.nic_model import equal_table, new_rule
+from ansible_collections.vmnet.netkit.plugins.module_utils.nic import ethtool_text as et
+from ansible_collections.vmnet.netkit.plugins.module_utils.nic import planner as nic_planner
+from ansible_collections.vmnet.netkit.plugins.module_utils.nic.model import equal_table, new_rule
 from module_runner import run_module
 from nic_fake import FakeNic, use_fake
 
@@ -241,8 +241,8 @@ def test_a_busy_delete_is_not_taken_for_a_context_limit(seeded, tmp_path):
 def test_rules_flushed_by_turning_ntuple_filters_off_are_restored(seeded):
     # turning ntuple-filters off flushes every rule (nsim_rss_features_changed); the next run turns it on
     # again before adding them (nsim_add_rule refuses rules while it is off)
-    seeded.apply("eth0", nic_diff.action("ntuple_off", et.ntuple_feature_argv("ethtool", "eth0", False), "by hand",
-                                         device="eth0"))
+    seeded.apply("eth0", nic_planner.action("ntuple_off", et.ntuple_feature_argv("ethtool", "eth0", False), "by hand",
+                                            device="eth0"))
     assert seeded.rules == {}
     r = run_module(ntuple_rules, RULES)
     assert [a["command"] for a in r["actions"]] == [

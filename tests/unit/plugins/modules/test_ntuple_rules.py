@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.vmnet.netkit.plugins.modules import ntuple_rules, rss_contexts
-from ansible_collections.vmnet.netkit.plugins.module_utils.nic_model import new_rule
+from ansible_collections.vmnet.netkit.plugins.module_utils.nic.model import new_rule
 from module_runner import run_module
 from nic_fake import FakeNic, use_fake
 

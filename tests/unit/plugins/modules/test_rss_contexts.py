@@ -8,7 +8,7 @@ import json
 import pytest
 
 from ansible_collections.vmnet.netkit.plugins.modules import rss_contexts
-from ansible_collections.vmnet.netkit.plugins.module_utils.nic_model import equal_table, new_rule
+from ansible_collections.vmnet.netkit.plugins.module_utils.nic.model import equal_table, new_rule
 from module_runner import run_module
 from nic_fake import FakeNic, use_fake
 
@@ -169,7 +169,7 @@ def test_too_many_contexts_learned(monkeypatch, tmp_path):
 
 
 def test_a_record_that_cannot_be_written_undoes_the_new_contexts(nic, tmp_path, monkeypatch):
-    from ansible_collections.vmnet.netkit.plugins.module_utils import host_files
+    from ansible_collections.vmnet.netkit.plugins.module_utils.host import files as host_files
     from ansible_collections.vmnet.netkit.plugins.module_utils.errors import KernelError
 
     def full(path, data, mode=0o644, dir_mode=0o755):

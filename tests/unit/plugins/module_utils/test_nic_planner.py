@@ -1,13 +1,13 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Planning in nic_diff: validation before any write, the order of actions, check-mode simulation."""
+"""Planning in nic.planner: validation before any write, the order of actions, check-mode simulation."""
 
 from __future__ import annotations
 
 import pytest
 
-from ansible_collections.vmnet.netkit.plugins.module_utils import nic_diff as d
+from ansible_collections.vmnet.netkit.plugins.module_utils.nic import planner as d
 from ansible_collections.vmnet.netkit.plugins.module_utils.errors import UnsupportedError, ValidationError
-from ansible_collections.vmnet.netkit.plugins.module_utils.nic_model import equal_table, new_rule
+from ansible_collections.vmnet.netkit.plugins.module_utils.nic.model import equal_table, new_rule
 
 from nic_fake import FakeNic
 

@@ -8,7 +8,7 @@ systemd unit that runs this file before VM services start; the record is converg
 the same engine the module runs. A record of version 1 (a list of steps: the parameters
 the per-resource modules were called with) is still replayed step by step:
 
-    python3 -m ansible_collections.vmnet.netkit.plugins.module_utils.reapply STATE.json
+    python3 -m ansible_collections.vmnet.netkit.plugins.module_utils.host.reapply STATE.json
 
 with PYTHONPATH pointing at the copy of the collection's module_utils on the host.
 There is no second implementation: each step goes through the same ``run_*``
@@ -22,7 +22,9 @@ import subprocess
 import sys
 import time
 
-from ansible_collections.vmnet.netkit.plugins.module_utils import host_engine, netkit_service, nic_service
+from ansible_collections.vmnet.netkit.plugins.module_utils.host import engine as host_engine
+from ansible_collections.vmnet.netkit.plugins.module_utils.netkit import service as netkit_service
+from ansible_collections.vmnet.netkit.plugins.module_utils.nic import service as nic_service
 from ansible_collections.vmnet.netkit.plugins.module_utils.errors import NetkitError
 
 SERVICES = {

@@ -12,12 +12,12 @@ from __future__ import annotations
 import os
 
 from ansible_collections.vmnet.netkit.plugins.module_utils import fault_point
-from ansible_collections.vmnet.netkit.plugins.module_utils import btf
-from ansible_collections.vmnet.netkit.plugins.module_utils import netkit_caps
-from ansible_collections.vmnet.netkit.plugins.module_utils import netkit_rtnl as rt
-from ansible_collections.vmnet.netkit.plugins.module_utils import netlink as nl
+from ansible_collections.vmnet.netkit.plugins.module_utils.netkit import btf
+from ansible_collections.vmnet.netkit.plugins.module_utils.netkit import caps as netkit_caps
+from ansible_collections.vmnet.netkit.plugins.module_utils.netlink import rtnl as rt
+from ansible_collections.vmnet.netkit.plugins.module_utils.netlink import core as nl
 from ansible_collections.vmnet.netkit.plugins.module_utils.errors import ValidationError
-from ansible_collections.vmnet.netkit.plugins.module_utils.netdev_genl import NetdevGenl
+from ansible_collections.vmnet.netkit.plugins.module_utils.netlink.netdev import NetdevGenl
 
 BTF_PREFIXES = ("IFLA_NETKIT_",)
 
@@ -125,7 +125,7 @@ class NetkitKernel(object):
     # ------------------------------------------------------------ changing
 
     def create(self, spec):
-        """Create a netkit device per ``spec`` (keys of netkit_rtnl.netkit_data, plus netns names)."""
+        """Create a netkit device per ``spec`` (keys of netlink.rtnl.netkit_data, plus netns names)."""
         spec = dict(spec)
         fds = []
         try:

@@ -34,16 +34,19 @@ import copy
 import io as _io
 import zipfile
 
-from ansible_collections.vmnet.netkit.plugins.module_utils import fault_point, host_files, netkit_service, nic_service
-from ansible_collections.vmnet.netkit.plugins.module_utils import xdp_program
+from ansible_collections.vmnet.netkit.plugins.module_utils import fault_point
+from ansible_collections.vmnet.netkit.plugins.module_utils.host import files as host_files
+from ansible_collections.vmnet.netkit.plugins.module_utils.netkit import service as netkit_service
+from ansible_collections.vmnet.netkit.plugins.module_utils.nic import service as nic_service
+from ansible_collections.vmnet.netkit.plugins.module_utils.netkit import xdp_program
 from ansible_collections.vmnet.netkit.plugins.module_utils.errors import (
     KernelError, NetkitError, UnsupportedError, ValidationError)
-from ansible_collections.vmnet.netkit.plugins.module_utils.netlink import NetlinkError
-from ansible_collections.vmnet.netkit.plugins.module_utils.nic_model import rx_queue_count
-from ansible_collections.vmnet.netkit.plugins.module_utils import slice_plan
-from ansible_collections.vmnet.netkit.plugins.module_utils.slice_plan import qemu_libvirt, qemu_netdev
+from ansible_collections.vmnet.netkit.plugins.module_utils.netlink.core import NetlinkError
+from ansible_collections.vmnet.netkit.plugins.module_utils.nic.model import rx_queue_count
+from ansible_collections.vmnet.netkit.plugins.module_utils.plan import slices as slice_plan
 
 PACKAGE = "ansible_collections.vmnet.netkit.plugins.module_utils"
+REAPPLY_MODULE = PACKAGE + ".host.reapply"
 UNIT = "vmnet-netkit-reapply.service"
 PLAN_FILE = "plan.json"
 REAPPLY_FILE = "reapply.json"
@@ -451,7 +454,7 @@ def _present(opts, io, run, boot):
                               "start-queue/queues cannot name them" % (name, vm["netkit"]["name"], queues,
                                                                        vm["qemu"]["queues"]))
         qvm = dict(vm, qemu=dict(vm["qemu"], start_queue=queues[0]))
-        argv = qemu_netdev(qvm, map_path=map_path, mode=opts["xdp_mode"])
+        argv = slice_plan.qemu_netdev(qvm, map_path=map_path, mode=opts["xdp_mode"])
         vms[name]["qemu_args"] = argv
         files[name] = argv
     _qemu_files(opts, files, io, run)
@@ -564,7 +567,7 @@ def _qemu_files(opts, files, io, run):
     wanted = {}
     for name, argv in files.items():
         wanted[os.path.join(qdir, name + ".args")] = "".join("%s\n" % a for a in argv)
-        wanted[os.path.join(qdir, name + ".xml")] = qemu_libvirt(argv) + "\n"
+        wanted[os.path.join(qdir, name + ".xml")] = slice_plan.qemu_libvirt(argv) + "\n"
     for path, content in sorted(wanted.items()):
         _write(run, path, content, "qemu arguments")
     if os.path.isdir(qdir):
@@ -579,7 +582,7 @@ def _qemu_files(opts, files, io, run):
 def own_code():
     """The collection code this process runs, as one reproducible zip (fixed dates, sorted entries):
     the re-apply runs exactly this code at boot, whatever collection version is installed later."""
-    names = sorted(n for n in sys.modules if n.startswith(PACKAGE + ".") and n.count(".") == PACKAGE.count(".") + 1)
+    names = sorted(n for n in sys.modules if n.startswith(PACKAGE + "."))
     buf = _io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         parts = PACKAGE.split(".")
@@ -587,13 +590,14 @@ def own_code():
             _zip_add(zf, "/".join(parts[:depth]) + "/__init__.py", b"")
         for name in names:
             module = sys.modules[name]
+            path = name.replace(".", "/") + ("/__init__.py" if hasattr(module, "__path__") else ".py")
             source = None
             loader = getattr(module, "__loader__", None)
             if loader is not None and hasattr(loader, "get_source"):
                 source = loader.get_source(name)
             if source is None:
                 raise KernelError("cannot read the source of %s to install the boot-time re-apply" % name)
-            _zip_add(zf, name.replace(".", "/") + ".py", source.encode("utf-8"))
+            _zip_add(zf, path, source.encode("utf-8"))
     return buf.getvalue()
 
 
@@ -633,7 +637,7 @@ def unit_text(opts):
         "Type=oneshot",
         "RemainAfterExit=yes",
         "Environment=PYTHONPATH=%s" % paths["code"],
-        "ExecStart=/usr/bin/python3 -m %s.reapply %s" % (PACKAGE, paths["record"]),
+        "ExecStart=/usr/bin/python3 -m %s %s" % (REAPPLY_MODULE, paths["record"]),
         "",
         "[Install]",
         "WantedBy=multi-user.target",

@@ -18,7 +18,7 @@ import fcntl
 import socket
 import struct
 
-from ansible_collections.vmnet.netkit.plugins.module_utils.nic_model import (
+from ansible_collections.vmnet.netkit.plugins.module_utils.nic.model import (
     FLOW_TYPE_BY_NUMBER,
     FLOW_TYPE_NUMBERS,
     OTHER_FLOW_TYPES,

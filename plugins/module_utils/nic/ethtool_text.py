@@ -15,7 +15,7 @@ import ipaddress
 import json
 import re
 
-from ansible_collections.vmnet.netkit.plugins.module_utils.nic_model import (
+from ansible_collections.vmnet.netkit.plugins.module_utils.nic.model import (
     FLOW_TYPE_NUMBERS,
     HFUNC_NAMES,
     flow_family,
@@ -221,7 +221,7 @@ def _ip_from_user(addr, user_mask):
 def parse_ntuple(text):
     """``ethtool -n DEV`` text (6.1 and 6.14+ formats) -> ``{"rings", "total", "rules": [...]}``.
 
-    Each rule is a canonical rule dict (see nic_model.new_rule).  A rule this collection
+    Each rule is a canonical rule dict (see nic.model.new_rule).  A rule this collection
     cannot express (other flow types, TOS, VLAN, MAC, ...) carries ``extra`` describing why.
     """
     res = {"rings": None, "total": None, "rules": []}

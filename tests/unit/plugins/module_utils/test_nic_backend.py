@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""nic_kernel: the ethtool-text fallback reader and the write path, with recorded ethtool outputs."""
+"""nic.backend: the ethtool-text fallback reader and the write path, with recorded ethtool outputs."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import os
 
 import pytest
 
-from ansible_collections.vmnet.netkit.plugins.module_utils import nic_kernel
+from ansible_collections.vmnet.netkit.plugins.module_utils.nic import backend as nic_backend
 from ansible_collections.vmnet.netkit.plugins.module_utils.errors import KernelError
-from ansible_collections.vmnet.netkit.plugins.module_utils.netlink import NetlinkError
-from ansible_collections.vmnet.netkit.plugins.module_utils.nic_diff import action
+from ansible_collections.vmnet.netkit.plugins.module_utils.netlink.core import NetlinkError
+from ansible_collections.vmnet.netkit.plugins.module_utils.nic.planner import action
 
 FIX = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "ethtool")
 
@@ -48,11 +48,11 @@ def kernel(monkeypatch):
         if dev in ("eth0", "v0"):
             return 7
         raise OSError(19, "No such device")
-    monkeypatch.setattr(nic_kernel.socket, "if_nametoindex", if_nametoindex)
+    monkeypatch.setattr(nic_backend.socket, "if_nametoindex", if_nametoindex)
 
     def make(outputs):
         run = FakeRun(outputs)
-        k = nic_kernel.NicKernel(run_command=run, ethtool="/usr/sbin/ethtool", reader="text")
+        k = nic_backend.NicKernel(run_command=run, ethtool="/usr/sbin/ethtool", reader="text")
         k._ioctl = NoIoctl()
         return k, run
     return make
@@ -182,18 +182,19 @@ class KernelGenl(object):
         return self.dump
 
     def rss_contexts(self, dev):
-        return [{"device": dev, "context": 0, "table": [0], "hfunc": "toeplitz", "key": None},
-                {"device": dev, "context": 1, "table": [14, 15] * 64, "hfunc": "toeplitz", "key": None},
-                {"device": dev, "context": 3, "table": [13] * 128, "hfunc": "toeplitz", "key": None}]
+        # as netlink.ethtool.parse_rss_reply gives them: the hash function's bit, the key's bytes
+        return [{"device": dev, "context": 0, "table": [0], "hfunc": 1, "key": None},
+                {"device": dev, "context": 1, "table": [14, 15] * 64, "hfunc": 1, "key": b"\x6d\x5a"},
+                {"device": dev, "context": 3, "table": [13] * 128, "hfunc": 1, "key": None}]
 
     def close(self):
         pass
 
 
 def _kernel_reader(monkeypatch, dump, contexts_supported=True):
-    monkeypatch.setattr(nic_kernel.socket, "if_nametoindex", lambda dev: 3)
+    monkeypatch.setattr(nic_backend.socket, "if_nametoindex", lambda dev: 3)
     run = FakeRun({})
-    k = nic_kernel.NicKernel(run_command=run, ethtool="/usr/sbin/ethtool")
+    k = nic_backend.NicKernel(run_command=run, ethtool="/usr/sbin/ethtool")
     k._ioctl = KernelIoctl(contexts_supported)
     k._genl = KernelGenl(dump)
     return k, run
@@ -203,8 +204,9 @@ def test_kernel_reader_dump_no_process(monkeypatch):
     k, run = _kernel_reader(monkeypatch, dump=True)
     st = k.read("eth0", context_ids=[1])
     assert sorted(st["contexts"]) == [1, 3] and st["rss_dump"] and st["contexts_supported"]
+    assert st["contexts"][1] == {"id": 1, "table": [14, 15] * 64, "hfunc": "toeplitz", "key": "6d:5a"}
     assert st["sources"]["contexts"] == "netlink RSS_GET dump"
-    assert k._ioctl.calls == [0, nic_kernel.UNUSED_CONTEXT_ID]  # no per-context ioctl
+    assert k._ioctl.calls == [0, nic_backend.UNUSED_CONTEXT_ID]  # no per-context ioctl
     assert run.calls == []                                         # and no process
 
 

@@ -14,11 +14,12 @@ from __future__ import annotations
 import functools
 import re
 
-from ansible_collections.vmnet.netkit.plugins.module_utils import netkit_caps, vm_processes
+from ansible_collections.vmnet.netkit.plugins.module_utils.netkit import caps as netkit_caps
+from ansible_collections.vmnet.netkit.plugins.module_utils.netkit import vm_processes
 from ansible_collections.vmnet.netkit.plugins.module_utils.errors import (
     KernelError, NetkitError, UnsupportedError, ValidationError)
-from ansible_collections.vmnet.netkit.plugins.module_utils.netkit_kernel import NetkitKernel
-from ansible_collections.vmnet.netkit.plugins.module_utils.netlink import NetlinkError
+from ansible_collections.vmnet.netkit.plugins.module_utils.netkit.backend import NetkitKernel
+from ansible_collections.vmnet.netkit.plugins.module_utils.netlink.core import NetlinkError
 
 BACKEND = NetkitKernel
 

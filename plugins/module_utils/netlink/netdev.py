@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import struct
 
-from ansible_collections.vmnet.netkit.plugins.module_utils import netlink as nl
+from ansible_collections.vmnet.netkit.plugins.module_utils.netlink import core as nl
 
 NETDEV_CMD_DEV_GET = 1
 NETDEV_CMD_QUEUE_GET = 10

@@ -23,12 +23,13 @@ import socket
 import subprocess
 
 from ansible_collections.vmnet.netkit.plugins.module_utils import fault_point
-from ansible_collections.vmnet.netkit.plugins.module_utils import ethtool_text as et
+from ansible_collections.vmnet.netkit.plugins.module_utils.nic import ethtool_text as et
 from ansible_collections.vmnet.netkit.plugins.module_utils.errors import KernelError, UnsupportedError
-from ansible_collections.vmnet.netkit.plugins.module_utils.ethtool_genl import EthtoolGenl
-from ansible_collections.vmnet.netkit.plugins.module_utils.ethtool_ioctl import EthtoolIoctl
-from ansible_collections.vmnet.netkit.plugins.module_utils.netdev_genl import NetdevGenl
-from ansible_collections.vmnet.netkit.plugins.module_utils.nic_model import empty_state, hfunc_mask, spec_table
+from ansible_collections.vmnet.netkit.plugins.module_utils.netlink.ethtool import EthtoolGenl
+from ansible_collections.vmnet.netkit.plugins.module_utils.nic.ethtool_ioctl import EthtoolIoctl
+from ansible_collections.vmnet.netkit.plugins.module_utils.netlink.netdev import NetdevGenl
+from ansible_collections.vmnet.netkit.plugins.module_utils.nic.model import (
+    empty_state, hfunc_mask, hfunc_name, key_from_bytes, spec_table)
 
 # Context ids probed with GRSSH when the kernel cannot dump contexts (before 6.12).
 PROBE_CONTEXT_IDS = 64
@@ -110,7 +111,7 @@ class NicKernel(object):
             return False
 
     def read(self, device, context_ids=()):
-        """The whole NIC state (see nic_model.empty_state) in a few system calls."""
+        """The whole NIC state (see nic.model.empty_state) in a few system calls."""
         st = empty_state(device)
         try:
             st["ifindex"] = socket.if_nametoindex(device)
@@ -225,7 +226,8 @@ class NicKernel(object):
                 for r in self._genl.rss_contexts(dev):
                     if r["context"]:
                         st["contexts"][r["context"]] = {"id": r["context"], "table": r["table"],
-                                                        "hfunc": r["hfunc"], "key": r["key"]}
+                                                        "hfunc": hfunc_name(r["hfunc"]),
+                                                        "key": key_from_bytes(r["key"])}
                 st["sources"]["contexts"] = "netlink RSS_GET dump"
                 return
             except OSError:

@@ -16,8 +16,8 @@ import copy
 import json
 import os
 
-from ansible_collections.vmnet.netkit.plugins.module_utils import host_files
-from ansible_collections.vmnet.netkit.plugins.module_utils.nic_model import spec_text, table_matches_spec
+from ansible_collections.vmnet.netkit.plugins.module_utils.host import files as host_files
+from ansible_collections.vmnet.netkit.plugins.module_utils.nic.model import spec_text, table_matches_spec
 
 DEFAULT_DIR = "/var/lib/vmnet-netkit"
 FILE_NAME = "nic-slices.json"

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import struct
 
-from ansible_collections.vmnet.netkit.plugins.module_utils.netlink import (
+from ansible_collections.vmnet.netkit.plugins.module_utils.netlink.core import (
     GenlFamily, NetlinkError, attr_map, nla, nla_nest, nla_str, u32)
-from ansible_collections.vmnet.netkit.plugins.module_utils.nic_model import hfunc_name, key_from_bytes
 
 ETHTOOL_GENL_VERSION = 1
 ETHTOOL_MSG_CHANNELS_GET = 17
@@ -46,15 +45,16 @@ def header_name(payload):
 
 
 def parse_rss_reply(payload):
-    """RSS_GET reply attributes -> ``{"device", "context", "table", "hfunc", "key", "input_xfrm"}``."""
+    """RSS_GET reply attributes -> ``{"device", "context", "table", "hfunc", "key", "input_xfrm"}``, as the
+    kernel gives them: ``hfunc`` the hash function bit mask, ``key`` bytes (``None`` when not reported)."""
     a = attr_map(payload)
     indir = a.get(ETHTOOL_A_RSS_INDIR, b"")
     return {
         "device": header_name(a.get(ETHTOOL_A_RSS_HEADER, b"")),
         "context": u32(a[ETHTOOL_A_RSS_CONTEXT]) if ETHTOOL_A_RSS_CONTEXT in a else 0,
         "table": list(struct.unpack("=%dI" % (len(indir) // 4), indir)) if indir else [],
-        "hfunc": hfunc_name(u32(a[ETHTOOL_A_RSS_HFUNC])) if ETHTOOL_A_RSS_HFUNC in a else None,
-        "key": key_from_bytes(a.get(ETHTOOL_A_RSS_HKEY)),
+        "hfunc": u32(a[ETHTOOL_A_RSS_HFUNC]) if ETHTOOL_A_RSS_HFUNC in a else None,
+        "key": a.get(ETHTOOL_A_RSS_HKEY),
         "input_xfrm": u32(a[ETHTOOL_A_RSS_INPUT_XFRM]) if ETHTOOL_A_RSS_INPUT_XFRM in a else None,
     }
 

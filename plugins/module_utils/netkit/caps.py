@@ -11,7 +11,7 @@ netkit device reports.  Without either, only the attributes every netkit kernel
 
 from __future__ import annotations
 
-from ansible_collections.vmnet.netkit.plugins.module_utils.netkit_rtnl import NETKIT_ATTRS, PROTOTYPE_LOWERDEV
+from ansible_collections.vmnet.netkit.plugins.module_utils.netlink.rtnl import NETKIT_ATTRS, PROTOTYPE_LOWERDEV
 
 # attributes every netkit kernel understands (Linux 6.7)
 BASE_ATTRS = ("peer_info", "primary", "policy", "peer_policy", "mode")

@@ -15,9 +15,9 @@ from __future__ import annotations
 import copy
 import shlex
 
-from ansible_collections.vmnet.netkit.plugins.module_utils import ethtool_text as et
+from ansible_collections.vmnet.netkit.plugins.module_utils.nic import ethtool_text as et
 from ansible_collections.vmnet.netkit.plugins.module_utils.errors import UnsupportedError, ValidationError
-from ansible_collections.vmnet.netkit.plugins.module_utils.nic_model import (
+from ansible_collections.vmnet.netkit.plugins.module_utils.nic.model import (
     CHANNEL_KINDS,
     HFUNC_NAMES,
     L4_FLOW_TYPES,
@@ -41,7 +41,7 @@ from ansible_collections.vmnet.netkit.plugins.module_utils.nic_model import (
     spec_text,
     table_matches_spec,
 )
-from ansible_collections.vmnet.netkit.plugins.module_utils.slice_store import names_by_id, valid_contexts
+from ansible_collections.vmnet.netkit.plugins.module_utils.nic.slice_store import names_by_id, valid_contexts
 
 ETHTOOL = "ethtool"
 

@@ -12,17 +12,17 @@ boot-time re-apply with saved parameters.
 
 from __future__ import annotations
 
-from ansible_collections.vmnet.netkit.plugins.module_utils import nic_diff
+from ansible_collections.vmnet.netkit.plugins.module_utils.nic import planner as nic_planner
 from ansible_collections.vmnet.netkit.plugins.module_utils.errors import KernelError, NetkitError, ValidationError
-from ansible_collections.vmnet.netkit.plugins.module_utils.nic_kernel import NicKernel
-from ansible_collections.vmnet.netkit.plugins.module_utils.nic_model import (
+from ansible_collections.vmnet.netkit.plugins.module_utils.nic.backend import NicKernel
+from ansible_collections.vmnet.netkit.plugins.module_utils.nic.model import (
     CHANNEL_KINDS,
     default_table_configured,
     queue_ranges,
     rx_queue_count,
     table_matches_spec,
 )
-from ansible_collections.vmnet.netkit.plugins.module_utils.slice_store import SliceStore, names_by_id
+from ansible_collections.vmnet.netkit.plugins.module_utils.nic.slice_store import SliceStore, names_by_id
 
 # Factories the unit tests replace.
 BACKEND = NicKernel
@@ -151,16 +151,16 @@ def run_channels(params, backend, check_mode=False, diff=False):
     store = _store()
     record = store.device(dev)
     state = backend.read(dev, context_ids=_record_ids(record))
-    actions = nic_diff.plan_channels(state, params, record)
+    actions = nic_planner.plan_channels(state, params, record)
     before = channels_view(state)
     if actions and not check_mode:
         _apply(backend, dev, actions, [])
         after_state = backend.read(dev, context_ids=_record_ids(record))
-        leftover = nic_diff.plan_channels(after_state, params, record)
+        leftover = nic_planner.plan_channels(after_state, params, record)
         if leftover:
             raise _readback_error("channels of %s" % dev, leftover)
     else:
-        after_state = nic_diff.simulate(state, actions)
+        after_state = nic_planner.simulate(state, actions)
         _planned(backend, after_state)
     after = channels_view(after_state)
     result = {"changed": bool(actions), "device": dev, "actions": _public(actions), "before": before, "after": after,
@@ -180,7 +180,7 @@ def _render_contexts(params):
     fake = {"device": params["device"], "exists": True, "rss": {"indir_size": 0, "key_size": 0, "table": []},
             "contexts": {}, "rules": [], "contexts_supported": True}
     p = dict(params, state="merged")
-    plan = nic_diff.plan_contexts(fake, {}, p)
+    plan = nic_planner.plan_contexts(fake, {}, p)
     return [a["command"] for a in plan["actions"]]
 
 
@@ -192,20 +192,20 @@ def run_contexts(params, backend, check_mode=False, diff=False):
     store = _store()
     record = store.device(dev)
     state = backend.read(dev, context_ids=_record_ids(record))
-    nic_diff.require_device(state)
+    nic_planner.require_device(state)
     if mode == "gathered":
         view = _contexts_state_view(state, record)
         names = dict((c["name"], c["id"]) for c in view["contexts"] if c["name"])
         return {"changed": False, "device": dev, "gathered": view, "contexts": names, "actions": [],
                 "before": view, "after": view}
-    plan = nic_diff.plan_contexts(state, record, params)
+    plan = nic_planner.plan_contexts(state, record, params)
     actions = plan["actions"]
     notes = list(plan["notes"])
     new_record = plan["record"]
     before = _contexts_state_view(state, record)
     names = dict(plan["names"])
     if check_mode:
-        after_state = nic_diff.simulate(state, actions)
+        after_state = nic_planner.simulate(state, actions)
         _planned(backend, after_state)
         for act in actions:
             if act["op"] == "context_create":
@@ -255,7 +255,7 @@ def run_contexts(params, backend, check_mode=False, diff=False):
             store.save()
         except KernelError as err:
             _forget_created(backend, dev, actions, names, err)
-        leftover = nic_diff.plan_contexts(after_state, new_record, params)["actions"]
+        leftover = nic_planner.plan_contexts(after_state, new_record, params)["actions"]
         if leftover:
             raise _readback_error("the RSS configuration of %s" % dev, leftover)
         after = _contexts_state_view(after_state, new_record)
@@ -274,7 +274,7 @@ def _forget_created(backend, dev, actions, names, err):
         cid = names.get(act.get("name")) if act["op"] == "context_create" else None
         if cid:
             try:
-                backend.apply(dev, nic_diff.context_delete_action(dev, cid, act.get("name")))
+                backend.apply(dev, nic_planner.context_delete_action(dev, cid, act.get("name")))
                 undone.append(cid)
             except KernelError:
                 pass
@@ -298,7 +298,7 @@ def _update_record(record, params, names, actions, state, mode):
         for item in params.get("contexts") or []:
             cid = names.get(item["name"])
             if cid:
-                record["contexts"][item["name"]] = {"id": cid, "spec": nic_diff._spec_from_params(item)}
+                record["contexts"][item["name"]] = {"id": cid, "spec": nic_planner._spec_from_params(item)}
                 if record["contexts"][item["name"]]["spec"].get("key"):
                     record["contexts"][item["name"]]["spec"]["key"] = record["contexts"][item["name"]]["spec"]["key"].lower()
     default = params.get("default")
@@ -308,7 +308,7 @@ def _update_record(record, params, names, actions, state, mode):
         elif act["op"] == "default_reset":
             record["default"] = {"configured": False, "reset_table": list((state.get("rss") or {}).get("table") or [])}
     if default and not default.get("reset") and mode != "deleted" and not record["default"].get("configured"):
-        spec = nic_diff._spec_from_params(default)
+        spec = nic_planner._spec_from_params(default)
         if state.get("rss") and table_matches_spec(state["rss"].get("table"), spec):
             record["default"] = {"configured": True, "spec": spec}
 
@@ -359,7 +359,7 @@ def _render_rules(params, record):
     fake = {"device": params["device"], "exists": True, "contexts": {}, "rules_supported": True}
     lines = []
     for i, item in enumerate(params.get("rules") or []):
-        rule = nic_diff._rule_from_params(i, item, fake, {}, {}, False)
+        rule = nic_planner._rule_from_params(i, item, fake, {}, {}, False)
         ctx = item.get("context")
         if item.get("drop"):
             rule["drop"] = True
@@ -370,8 +370,8 @@ def _render_rules(params, record):
             rule["context"] = int(text) if text.isdigit() else (ids.get(text) or "<id of %s>" % text)
         else:
             raise ValidationError("rules[%d]" % i, "give exactly one of context, queue or drop: true")
-        argv = nic_diff.et.ntuple_add_argv(nic_diff.ETHTOOL, params["device"], rule)
-        lines.append(nic_diff.action("rule_add", argv, "")["command"])
+        argv = nic_planner.et.ntuple_add_argv(nic_planner.ETHTOOL, params["device"], rule)
+        lines.append(nic_planner.action("rule_add", argv, "")["command"])
     return lines
 
 
@@ -383,21 +383,21 @@ def run_rules(params, backend, check_mode=False, diff=False):
     if mode == "rendered":
         return {"changed": False, "device": dev, "rendered": _render_rules(params, record), "actions": []}
     state = backend.read(dev, context_ids=_record_ids(record))
-    nic_diff.require_device(state)
+    nic_planner.require_device(state)
     if mode == "gathered":
         view = rules_view(state, record)
         return {"changed": False, "device": dev, "gathered": view, "rules": view, "actions": [],
                 "before": view, "after": view}
-    plan = nic_diff.plan_rules(state, record, params, check_mode=check_mode)
+    plan = nic_planner.plan_rules(state, record, params, check_mode=check_mode)
     actions = plan["actions"]
     before = rules_view(state, record)
     if check_mode or not actions:
-        after_state = nic_diff.simulate(state, actions)
+        after_state = nic_planner.simulate(state, actions)
         _planned(backend, after_state)
     else:
         _apply(backend, dev, actions, [])
         after_state = backend.read(dev, context_ids=_record_ids(record))
-        leftover = nic_diff.plan_rules(after_state, record, params)["actions"]
+        leftover = nic_planner.plan_rules(after_state, record, params)["actions"]
         if leftover:
             raise _readback_error("the ntuple rules of %s" % dev, leftover)
     after = rules_view(after_state, record)
@@ -416,7 +416,7 @@ def run_info(params, backend):
     store = _store()
     record = store.device(dev)
     state = backend.read(dev, context_ids=_record_ids(record))
-    nic_diff.require_device(state)
+    nic_planner.require_device(state)
     versions = backend.versions()
     ch = state.get("channels")
     contexts = contexts_view(state, record)
