@@ -119,8 +119,7 @@ class NetkitKernel(object):
         link = self.link(device)
         if link is None or not link["up"]:
             return None
-        return dict((q["id"], q["lease"]) for q in self.netdev().queues(link["ifindex"])
-                    if q["type"] == "rx" and q["lease"])
+        return self.netdev().rx_leases(link["ifindex"])
 
     # ------------------------------------------------------------ changing
 

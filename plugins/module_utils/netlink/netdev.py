@@ -114,6 +114,10 @@ class NetdevGenl(nl.GenlFamily):
         replies = self.call(NETDEV_CMD_QUEUE_GET, [nl.nla_u32(NETDEV_A_QUEUE_IFINDEX, ifindex)], dump=True)
         return [q for q in (parse_queue(p) for p in replies) if q["ifindex"] == ifindex]
 
+    def rx_leases(self, ifindex):
+        """{rx queue id: its lease ({"ifindex", "queue", "netns_id"})} for the leased rx queues of ``ifindex``."""
+        return dict((q["id"], q["lease"]) for q in self.queues(ifindex) if q["type"] == "rx" and q["lease"])
+
     def queue_create(self, ifindex, lease_ifindex, lease_queue, lease_netns_id=None):
         """Lease rx queue ``lease_queue`` of ``lease_ifindex`` to ``ifindex``; -> the new queue's id."""
         replies = self.call(NETDEV_CMD_QUEUE_CREATE,

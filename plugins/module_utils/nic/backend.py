@@ -138,17 +138,14 @@ class NicKernel(object):
         try:
             if not netdev.leasing_supported():
                 return
-            for q in netdev.queues(st["ifindex"]):
-                lease = q["lease"]
-                if q["type"] != "rx" or not lease:
-                    continue
+            for queue, lease in sorted(netdev.rx_leases(st["ifindex"]).items()):
                 holder = None
                 if lease.get("netns_id") is None:
                     try:
                         holder = socket.if_indextoname(lease["ifindex"])
                     except OSError:
                         holder = None
-                st["leases"][q["id"]] = holder or "device %d in another network namespace" % lease["ifindex"]
+                st["leases"][queue] = holder or "device %d in another network namespace" % lease["ifindex"]
             st["sources"]["leases"] = "netlink netdev queue-get"
         except OSError:
             pass

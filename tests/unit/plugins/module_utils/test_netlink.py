@@ -291,6 +291,24 @@ def test_a_family_whose_dump_is_interrupted_gets_a_consistent_one():
     assert len(rounds) == 3
 
 
+def test_rx_leases_are_the_leased_rx_queues_only():
+    def queue(qid, qtype, lease=None):
+        attrs = nl.nla_u32(nd.NETDEV_A_QUEUE_ID, qid) + nl.nla_u32(nd.NETDEV_A_QUEUE_IFINDEX, 2) + \
+            nl.nla_u32(nd.NETDEV_A_QUEUE_TYPE, qtype)
+        if lease:
+            attrs += nl.nla_nest(nd.NETDEV_A_QUEUE_LEASE, nl.nla_u32(nd.NETDEV_A_LEASE_IFINDEX, lease[0]),
+                                 nl.nla_nest(nd.NETDEV_A_LEASE_QUEUE, nl.nla_u32(nd.NETDEV_A_QUEUE_ID, lease[1])))
+        return attrs
+
+    def queues(mtype, flags, seq, body):
+        head = struct.pack("=BBH", nd.NETDEV_CMD_QUEUE_GET, 1, 0)
+        # rx 0 unleased, rx 14 leased to ifindex 7 queue 0, tx 15 with a lease attribute (not an rx queue)
+        return [message(mtype, seq, head + q, nl.NLM_F_MULTI)
+                for q in (queue(0, 0), queue(14, 0, (7, 0)), queue(15, 1, (7, 1)))] + [done(seq)]
+    sock, _fake = fake_socket(genl_family_answer("netdev", 30, {nd.NETDEV_CMD_QUEUE_GET: 0x06}, queues))
+    assert nd.NetdevGenl(sock=sock).rx_leases(2) == {14: {"ifindex": 7, "queue": 0, "netns_id": None}}
+
+
 def test_rtnl_names_its_requests():
     def answer(mtype, flags, seq, body):
         return [error(seq, errno.ENODEV if mtype == rt.RTM_GETLINK else errno.EPERM, nl.nl_msg(mtype, flags, seq, body))]
