@@ -222,7 +222,7 @@ def main(argv):
     node.sh("mkdir -p /usr/lib/vmnet-netkit /var/lib/vmnet-netkit && base64 -d > /usr/lib/vmnet-netkit/bench.zip",
             stdin=base64.b64encode(Path("/tmp/vmnet-bench.zip").read_bytes()).decode())
     node.sh("python3 -c 'import sys; sys.path.insert(0, \"/usr/lib/vmnet-netkit/bench.zip\"); "
-            "from ansible_collections.vmnet.netkit.plugins.module_utils import xdp_program; "
+            "from ansible_collections.vmnet.netkit.plugins.module_utils.netkit import xdp_program; "
             "open(\"/usr/lib/vmnet-netkit/bench-xdp.o\", \"wb\").write(xdp_program.object_bytes())'")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -6,12 +6,17 @@ The kernel ignores netlink attributes above the maximum it was built with, so th
 only safe way to know whether it understands, say, ``IFLA_NETKIT_PAIRING`` (or a
 patched kernel's ``IFLA_NETKIT_LOWERDEV``) is to ask the kernel itself.  Its BTF
 carries the enumerations it was compiled with, names and values, and reading it
-changes nothing on the host (safe in check mode).
+changes nothing in the host's network.  What a run read is kept for the rest of the boot in
+``/run/vmnet-netkit/btf-enums.json`` (a cache: a run that finds it missing reads the BTF again).
 """
 
 from __future__ import annotations
 
+import array
+import json
+import os
 import struct
+import sys
 
 BTF_PATH = "/sys/kernel/btf/vmlinux"
 BTF_MAGIC = 0xEB9F
@@ -19,10 +24,17 @@ BTF_MAGIC = 0xEB9F
 KIND_INT, KIND_ARRAY, KIND_STRUCT, KIND_UNION, KIND_ENUM = 1, 3, 4, 5, 6
 KIND_FUNC_PROTO, KIND_VAR, KIND_DATASEC, KIND_DECL_TAG, KIND_ENUM64 = 13, 14, 15, 17, 19
 
-# bytes that follow a type record: fixed, and per member (vlen)
-_EXTRA = {KIND_INT: (4, 0), KIND_ARRAY: (12, 0), KIND_STRUCT: (0, 12), KIND_UNION: (0, 12),
-          KIND_ENUM: (0, 8), KIND_FUNC_PROTO: (0, 8), KIND_VAR: (4, 0), KIND_DATASEC: (0, 12),
-          KIND_DECL_TAG: (4, 0), KIND_ENUM64: (0, 12)}
+# 32-bit words that follow a type record: fixed, and per member (vlen), indexed by kind
+_EXTRA = {KIND_INT: (1, 0), KIND_ARRAY: (3, 0), KIND_STRUCT: (0, 3), KIND_UNION: (0, 3),
+          KIND_ENUM: (0, 2), KIND_FUNC_PROTO: (0, 2), KIND_VAR: (1, 0), KIND_DATASEC: (0, 3),
+          KIND_DECL_TAG: (1, 0), KIND_ENUM64: (0, 3)}
+_FIXED = [_EXTRA.get(kind, (0, 0))[0] for kind in range(32)]
+_EACH = [_EXTRA.get(kind, (0, 0))[1] for kind in range(32)]
+
+# The enumerators of the running kernel cannot change without a boot: what one run read is kept for the
+# runs after it, under the boot's id (tmpfs: gone at the next boot).
+CACHE_PATH = "/run/vmnet-netkit/btf-enums.json"
+BOOT_ID_PATH = "/proc/sys/kernel/random/boot_id"
 
 
 class BtfError(ValueError):
@@ -42,44 +54,88 @@ def enum_constants(data, prefixes):
         if magic != BTF_MAGIC:
             raise BtfError("not BTF data (bad magic)")
     type_off, type_len, str_off, str_len = struct.unpack_from(endian + "4I", data, 8)
-    types = hdr_len + type_off
     strings = data[hdr_len + str_off:hdr_len + str_off + str_len]
-    wanted = tuple(p.encode() for p in prefixes)
-
-    def name(off):
-        end = strings.find(b"\0", off)
-        return strings[off:end if end >= 0 else len(strings)]
-
+    # The wanted names' offsets, found in the string section first (searches at C speed): the walk
+    # over every type below then only looks members up in this map.
+    names = {}
+    for prefix in prefixes:
+        wanted = prefix.encode()
+        at = strings.find(wanted)
+        while at >= 0:
+            # anywhere, not only where a string starts: a name may be stored as the tail of another
+            end = strings.find(b"\0", at)
+            names[at] = strings[at:end if end >= 0 else len(strings)].decode()
+            at = strings.find(wanted, at + 1)
+    if not names:
+        return {}
+    start = hdr_len + type_off
+    words = array.array("I")
+    words.frombytes(data[start:start + type_len - type_len % 4])
+    if (endian == "<") != (sys.byteorder == "little"):
+        words.byteswap()
     out = {}
-    off, end = types, types + type_len
-    rec = struct.Struct(endian + "3I")
-    member = struct.Struct(endian + "Ii")
-    member64 = struct.Struct(endian + "III")
-    while off + 12 <= end:
-        _name_off, info, _size = rec.unpack_from(data, off)
+    i, count = 0, len(words)
+    while i + 3 <= count:
+        info = words[i + 1]
         kind = (info >> 24) & 0x1f
         vlen = info & 0xffff
-        off += 12
-        fixed, each = _EXTRA.get(kind, (0, 0))
-        if kind in (KIND_ENUM, KIND_ENUM64):
-            for i in range(vlen):
-                if kind == KIND_ENUM:
-                    n_off, val = member.unpack_from(data, off + i * 8)
-                else:
-                    n_off, lo, hi = member64.unpack_from(data, off + i * 12)
-                    val = (hi << 32) | lo
-                text = name(n_off)
-                if text.startswith(wanted):
-                    out[text.decode()] = val
-        off += fixed + each * vlen
+        i += 3
+        if kind == KIND_ENUM:
+            for m in range(i, min(i + 2 * vlen, count - 1), 2):
+                name = names.get(words[m])
+                if name is not None:
+                    value = words[m + 1]
+                    out[name] = value - (1 << 32) if value & 0x80000000 else value
+        elif kind == KIND_ENUM64:
+            for m in range(i, min(i + 3 * vlen, count - 2), 3):
+                name = names.get(words[m])
+                if name is not None:
+                    out[name] = (words[m + 2] << 32) | words[m + 1]
+        i += _FIXED[kind] + _EACH[kind] * vlen
     return out
 
 
-def read_enum_constants(prefixes, path=BTF_PATH):
-    """Enumerators of the running kernel, or None when it has no BTF to read."""
+def read_enum_constants(prefixes, path=BTF_PATH, cache=CACHE_PATH):
+    """Enumerators of the running kernel, or None when it has no BTF to read.
+
+    Read once per boot: the result is kept in ``cache`` under the boot's id and the BTF's size, and
+    taken from there while both are the same (``cache=None``: always read)."""
+    try:
+        size = os.stat(path).st_size
+    except OSError:
+        return None
+    key = None
+    if cache:
+        try:
+            with open(BOOT_ID_PATH) as f:
+                key = {"boot_id": f.read().strip(), "btf": path, "size": size, "prefixes": sorted(prefixes)}
+            with open(cache) as f:
+                kept = json.load(f)
+            if kept.get("key") == key:
+                return dict(kept["constants"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            pass
     try:
         with open(path, "rb") as f:
             data = f.read()
     except OSError:
         return None
-    return enum_constants(data, prefixes)
+    constants = enum_constants(data, prefixes)
+    if key is not None:
+        _keep(cache, {"key": key, "constants": constants})
+    return constants
+
+
+def _keep(cache, record):
+    """Best effort: a run that cannot write the cache (not root, read-only /run) reads the BTF again."""
+    tmp = "%s.%d" % (cache, os.getpid())
+    try:
+        os.makedirs(os.path.dirname(cache), mode=0o755, exist_ok=True)
+        with open(tmp, "w") as f:
+            json.dump(record, f, sort_keys=True)
+        os.replace(tmp, cache)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
