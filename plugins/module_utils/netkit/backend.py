@@ -70,11 +70,10 @@ class NetkitKernel(object):
         return link
 
     def link_by_index(self, ifindex, netns=None):
-        for link in self.rtnl(netns).links(attr_ids=self.attr_ids()):
-            if link["ifindex"] == ifindex:
-                link["netns"] = netns
-                return link
-        return None
+        link = self.rtnl(netns).link_by_index(ifindex, self.attr_ids())
+        if link is not None:
+            link["netns"] = netns
+        return link
 
     def netkit_links(self, netns=None):
         out = self.rtnl(netns).links(kind="netkit", attr_ids=self.attr_ids())

@@ -260,6 +260,20 @@ class Rtnl(object):
                 return parse_link(payload, attr_ids)
         return None
 
+    def link_by_index(self, ifindex, attr_ids=None):
+        """The link with ``ifindex``, or None: one request, not a dump of every link."""
+        what = "RTM_GETLINK of ifindex %d" % ifindex
+        try:
+            replies = self.sock.request(RTM_GETLINK, build_getlink(ifindex=ifindex), what=what)
+        except nl.NetlinkError as err:
+            if err.errno == 19:  # ENODEV
+                return None
+            raise
+        for mtype, payload in replies:
+            if mtype == RTM_NEWLINK:
+                return parse_link(payload, attr_ids)
+        return None
+
     def links(self, kind=None, attr_ids=None):
         replies = self.sock.request(RTM_GETLINK, build_getlink(kind=kind), dump=True,
                                     what="RTM_GETLINK dump%s" % (" of %s links" % kind if kind else ""))

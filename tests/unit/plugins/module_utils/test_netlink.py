@@ -322,6 +322,21 @@ def test_rtnl_names_its_requests():
     assert fake.closed
 
 
+def test_a_link_by_index_is_one_request_for_that_index():
+    def answer(mtype, flags, seq, body):
+        _fam, _type, index, _flags, _change = struct.unpack_from("=BxHiII", body, 0)
+        if index != 7:
+            return [error(seq, errno.ENODEV, nl.nl_msg(mtype, flags, seq, body))]
+        link = rt.ifinfomsg(index=7) + nl.nla_str(rt.IFLA_IFNAME, "nk-vm2")
+        return [message(rt.RTM_NEWLINK, seq, link, 0), error(seq, 0, nl.nl_msg(mtype, flags, seq, body))]
+    sock, fake = fake_socket(answer, nl.NETLINK_ROUTE)
+    r = rt.Rtnl(sock=sock)
+    assert r.link_by_index(7)["name"] == "nk-vm2"
+    mtype, flags, _seq, body = fake.sent[-1]
+    assert mtype == rt.RTM_GETLINK and not flags & nl.NLM_F_DUMP and body == rt.ifinfomsg(index=7)
+    assert r.link_by_index(8) is None  # ENODEV: no such link
+
+
 def test_an_unsupported_refusal_with_the_kernels_words_is_not_blamed_on_the_operation():
     # the operation exists; the driver refused one value of it and said which
     err = nl.NetlinkError(errno.EOPNOTSUPP, os.strerror(errno.EOPNOTSUPP),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.vmnet.netkit.plugins.module_utils.errors import ValidationError
-from ansible_collections.vmnet.netkit.plugins.module_utils.plan.slices import default_mac, plan, qemu_netdev
+from ansible_collections.vmnet.netkit.plugins.module_utils.plan.slices import default_mac, plan, qemu_netdev, xml_attr
 
 SUBNETS = ["10.0.0.0/24", "fd00:10::/64"]
 
@@ -106,3 +106,12 @@ def test_qemu_arguments():
     assert "inhibit" not in plain[1] and "mode=skb" in plain[1] and "force-copy=on" in plain[1]
     with pytest.raises(ValidationError):
         qemu_netdev({"name": "vm1"})
+
+
+@pytest.mark.parametrize("value", [
+    "", "af-xdp,id=net0", 'a"b', "a'b", "a'\"b", "<&>", "x\ny\rz\tw", "&amp;", "'\"<>&\n\r\t",
+    "".join(chr(c) for c in range(32, 127)), "naïve ü €",
+])
+def test_xml_attributes_are_quoted_as_the_standard_library_quotes_them(value):
+    from xml.sax.saxutils import quoteattr
+    assert xml_attr(value) == quoteattr(value)
