@@ -112,8 +112,8 @@ def test_read_once_per_boot(boot):
 def test_a_cache_that_cannot_be_written_or_read_only_costs_a_read(boot):
     _boot_id, vmlinux, cache = boot
     cache.parent.write_text("a file where the directory would be")
-    assert btf.read_enum_constants(("NETKIT_",), str(vmlinux), str(cache)) == {"NETKIT_NEGATIVE": -2,
-                                                                              "NETKIT_WIDE": (1 << 40) + 3}
+    wide = {"NETKIT_NEGATIVE": -2, "NETKIT_WIDE": (1 << 40) + 3}
+    assert btf.read_enum_constants(("NETKIT_",), str(vmlinux), str(cache)) == wide
     cache.parent.unlink()
     cache.parent.mkdir()
     cache.write_text("{not json")
