@@ -12,9 +12,11 @@ For each VM count it measures, on a clean node:
   collection     playbooks/provision.yml first run, a no-op re-run, --check, and verify.yml
 Every row also gives the processes started on the node during the run (the kernel's fork counter,
 `processes` in /proc/stat, read before and after over SSH; the two reads are subtracted out) and
-the module invocations on the node (tasks that ran a module there).
+the module invocations on the node (tasks that ran a module there). The rows that change nothing
+(raw read, no-op, --check, verify) run --repeat times (default 3) and report the median; every
+time is kept in results.json ("samples").
 
-usage: .venv/bin/python benchmarks/host_network.py [--vms 1,6,14] [--out DIR]
+usage: .venv/bin/python benchmarks/host_network.py [--vms 1,6,14] [--repeat 3] [--out DIR]
 Boots (or reuses) the lab node named "bench"; prints a table and writes DIR/results.json and
 DIR/host_network.png (default DIR: benchmarks/results).
 """
@@ -79,6 +81,13 @@ def measured(node, fn):
     modules = fn()
     seconds = time.monotonic() - started
     return seconds, node.forks() - base - 2 * empty, modules
+
+
+def repeated(node, fn, times, samples):
+    """``measured`` ``times`` times (runs that change nothing): the median run; every time in ``samples``."""
+    runs = sorted((measured(node, fn) for _run in range(times)), key=lambda r: r[0])
+    samples.extend(round(r[0], 2) for r in runs)
+    return runs[len(runs) // 2]
 
 
 def playbook(node, book, inventory_dir, extra=None, check=False):
@@ -214,6 +223,9 @@ def main(argv):
     parser.add_argument("--vms", default="1,6,14")
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results"))
     parser.add_argument("--node", default="bench")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs of each row that changes nothing (raw read, no-op, --check, verify): the median "
+                             "is reported (this machine's speed varies from minute to minute)")
     args = parser.parse_args(argv)
     node = Node(args.node)
     # the raw floor's netkit writer uses the collection's netlink codec, copied once
@@ -232,7 +244,9 @@ def main(argv):
             row = {"vms": count}
             clean(node, inv)
             row["raw write"] = measured(node, lambda: node.sh(raw_write(node, plan)) and 0)
-            row["raw read"] = measured(node, lambda: node.sh(raw_read(node, plan)) and 0)
+            row["samples"] = samples = {}
+            row["raw read"] = repeated(node, lambda: node.sh(raw_read(node, plan)) and 0, args.repeat,
+                                       samples.setdefault("raw read", []))
             clean(node, inv)
             hand = handwritten(tmp, plan, count)
             row["hand-written first"] = measured(node, lambda: playbook(node, hand, inv))
@@ -240,9 +254,12 @@ def main(argv):
             clean(node, inv)
             prov = ROOT / "playbooks/provision.yml"
             row["collection first"] = measured(node, lambda: playbook(node, prov, inv))
-            row["collection no-op"] = measured(node, lambda: playbook(node, prov, inv))
-            row["collection --check"] = measured(node, lambda: playbook(node, prov, inv, check=True))
-            row["collection verify"] = measured(node, lambda: playbook(node, ROOT / "playbooks/verify.yml", inv))
+            row["collection no-op"] = repeated(node, lambda: playbook(node, prov, inv), args.repeat,
+                                               samples.setdefault("collection no-op", []))
+            row["collection --check"] = repeated(node, lambda: playbook(node, prov, inv, check=True), args.repeat,
+                                                 samples.setdefault("collection --check", []))
+            row["collection verify"] = repeated(node, lambda: playbook(node, ROOT / "playbooks/verify.yml", inv),
+                                                args.repeat, samples.setdefault("collection verify", []))
             clean(node, inv)
             rows.append(row)
             report(rows[-1:], header=len(rows) == 1)
