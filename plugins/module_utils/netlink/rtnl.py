@@ -249,22 +249,15 @@ class Rtnl(object):
 
     def link(self, name, attr_ids=None):
         """The link called ``name``, or None."""
-        try:
-            replies = self.sock.request(RTM_GETLINK, build_getlink(name=name), what="RTM_GETLINK of %s" % name)
-        except nl.NetlinkError as err:
-            if err.errno == 19:  # ENODEV
-                return None
-            raise
-        for mtype, payload in replies:
-            if mtype == RTM_NEWLINK:
-                return parse_link(payload, attr_ids)
-        return None
+        return self._one_link(build_getlink(name=name), "RTM_GETLINK of %s" % name, attr_ids)
 
     def link_by_index(self, ifindex, attr_ids=None):
         """The link with ``ifindex``, or None: one request, not a dump of every link."""
-        what = "RTM_GETLINK of ifindex %d" % ifindex
+        return self._one_link(build_getlink(ifindex=ifindex), "RTM_GETLINK of ifindex %d" % ifindex, attr_ids)
+
+    def _one_link(self, body, what, attr_ids):
         try:
-            replies = self.sock.request(RTM_GETLINK, build_getlink(ifindex=ifindex), what=what)
+            replies = self.sock.request(RTM_GETLINK, body, what=what)
         except nl.NetlinkError as err:
             if err.errno == 19:  # ENODEV
                 return None
