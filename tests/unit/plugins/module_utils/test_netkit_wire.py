@@ -12,6 +12,7 @@ from ansible_collections.vmnet.netkit.plugins.module_utils.netlink import netdev
 from ansible_collections.vmnet.netkit.plugins.module_utils.netkit import caps
 from ansible_collections.vmnet.netkit.plugins.module_utils.netlink import rtnl as rt
 from ansible_collections.vmnet.netkit.plugins.module_utils.netlink import core as nl
+from btf_blob import enums_blob
 
 UPSTREAM = dict(rt.NETKIT_ATTRS)
 PATCHED = dict((k, v) for k, v in rt.NETKIT_ATTRS.items() if k != "pairing")
@@ -112,32 +113,11 @@ def test_extack_text_is_read_from_the_error():
     assert nl.parse_error(0, struct.pack("=i", 0)) == (0, None)
 
 
-def _btf_blob(enums):
-    """A minimal BTF blob: an int type, then one enum per {name: {member: value}}."""
-    strings = b"\0"
-    offsets = {}
-
-    def add(text):
-        nonlocal strings
-        if text not in offsets:
-            offsets[text] = len(strings)
-            strings += text.encode() + b"\0"
-        return offsets[text]
-
-    types = struct.pack("<3I", add("int"), 1 << 24, 4) + struct.pack("<I", 32)
-    for name, members in enums.items():
-        types += struct.pack("<3I", add(name), (6 << 24) | len(members), 4)
-        for member, value in members.items():
-            types += struct.pack("<Ii", add(member), value)
-    hdr = struct.pack("<HBBI4I", btf.BTF_MAGIC, 1, 0, 24, 0, len(types), len(types), len(strings))
-    return hdr + types + strings
-
-
 def test_btf_enumerations_and_capabilities():
-    upstream = _btf_blob({"": {"IFLA_NETKIT_UNSPEC": 0, "IFLA_NETKIT_PEER_INFO": 1, "IFLA_NETKIT_PRIMARY": 2,
-                               "IFLA_NETKIT_POLICY": 3, "IFLA_NETKIT_PEER_POLICY": 4, "IFLA_NETKIT_MODE": 5,
-                               "IFLA_NETKIT_SCRUB": 6, "IFLA_NETKIT_PEER_SCRUB": 7, "IFLA_NETKIT_HEADROOM": 8,
-                               "IFLA_NETKIT_TAILROOM": 9, "IFLA_NETKIT_PAIRING": 10, "__IFLA_NETKIT_MAX": 11},
+    upstream = enums_blob({"": {"IFLA_NETKIT_UNSPEC": 0, "IFLA_NETKIT_PEER_INFO": 1, "IFLA_NETKIT_PRIMARY": 2,
+                                "IFLA_NETKIT_POLICY": 3, "IFLA_NETKIT_PEER_POLICY": 4, "IFLA_NETKIT_MODE": 5,
+                                "IFLA_NETKIT_SCRUB": 6, "IFLA_NETKIT_PEER_SCRUB": 7, "IFLA_NETKIT_HEADROOM": 8,
+                                "IFLA_NETKIT_TAILROOM": 9, "IFLA_NETKIT_PAIRING": 10, "__IFLA_NETKIT_MAX": 11},
                           "netdev_cmd": {"NETDEV_CMD_QUEUE_CREATE": 16}})
     found = btf.enum_constants(upstream, ["IFLA_NETKIT_"])
     assert found["IFLA_NETKIT_PAIRING"] == 10 and "NETDEV_CMD_QUEUE_CREATE" not in found
@@ -146,7 +126,7 @@ def test_btf_enumerations_and_capabilities():
     assert c["attributes"]["pairing"] == 10 and "max" not in c["attributes"]
     assert caps.missing(c, "single") is None and caps.missing(c, "lowerdev").startswith("lowerdev needs")
 
-    k612 = btf.enum_constants(_btf_blob({"": dict((k, v) for k, v in {
+    k612 = btf.enum_constants(enums_blob({"": dict((k, v) for k, v in {
         "IFLA_NETKIT_PEER_INFO": 1, "IFLA_NETKIT_PRIMARY": 2, "IFLA_NETKIT_POLICY": 3,
         "IFLA_NETKIT_PEER_POLICY": 4, "IFLA_NETKIT_MODE": 5}.items())}), ["IFLA_NETKIT_"])
     c = caps.capabilities(k612, [], False, "6.12.117")
@@ -154,7 +134,7 @@ def test_btf_enumerations_and_capabilities():
     assert "single needs Linux 7.1" in caps.missing(c, "single")
     assert "Linux 7.1" in caps.missing(c, "leasing")
 
-    patched = btf.enum_constants(_btf_blob({"": {"IFLA_NETKIT_MODE": 5, "IFLA_NETKIT_LOWERDEV": 10}}),
+    patched = btf.enum_constants(enums_blob({"": {"IFLA_NETKIT_MODE": 5, "IFLA_NETKIT_LOWERDEV": 10}}),
                                  ["IFLA_NETKIT_"])
     c = caps.capabilities(patched, [], False)
     assert c["lowerdev"] and not c["single"] and c["attributes"]["lowerdev"] == 10
