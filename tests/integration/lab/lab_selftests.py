@@ -38,6 +38,13 @@ def install(node) -> None:
         assert put.returncode == 0, put.stderr
 
 
+def build_bpf(node, program: str) -> None:
+    """Compile hw/PROGRAM.bpf.c to hw/PROGRAM.bpf.o on the node, with clang and libbpf's headers, as the
+    selftests' Makefile would (the environment of nk_qlease.py attaches nk_forward.bpf.o with tc)."""
+    node.sh("cd %s && clang -O2 -g --target=bpf -I/usr/include/$(uname -m)-linux-gnu -c %s.bpf.c -o %s.bpf.o"
+            % (HW, program, program))
+
+
 def run(node, test: str, env: dict, timeout: float = 1800) -> tuple[dict, str]:
     """Run tools/testing/selftests/drivers/net/hw/TEST on the node -> ({case: outcome}, report).
 
