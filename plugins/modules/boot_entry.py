@@ -48,9 +48,11 @@ attributes:
     description: Linux hosts booted by GRUB 2.
 requirements:
   - GRUB 2 with C(grub-editenv), C(grub-set-default), C(grub-reboot) and C(update-grub) (or their C(grub2-)
-    names); Python 3.9 or later on the managed node.
+    names).
 seealso:
   - module: vmnet.netkit.netkit_info
+extends_documentation_fragment:
+  - vmnet.netkit.attributes
 author: vmnet.netkit maintainers (@vmnet)
 """
 

@@ -149,7 +149,6 @@ attributes:
     platforms: linux
     description: Linux VM hosts with netkit (Linux 6.7+); NIC queue bindings need queue leasing or LOWERDEV.
 requirements:
-  - Python 3.9 or later on the managed node; nothing beyond the standard library.
   - C(ethtool) for RSS and ntuple changes; C(bpftool) and C(ip) to load and attach the XDP program (only when it is
     not loaded yet); C(systemctl) for the boot-time re-apply.
 notes:
@@ -159,6 +158,8 @@ seealso:
   - module: vmnet.netkit.rss_contexts
   - module: vmnet.netkit.ntuple_rules
   - module: vmnet.netkit.netkit_link
+extends_documentation_fragment:
+  - vmnet.netkit.attributes
 author: vmnet.netkit maintainers (@vmnet)
 """
 

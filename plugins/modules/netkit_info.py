@@ -28,21 +28,18 @@ options:
     elements: str
     default: []
 attributes:
-  check_mode:
-    support: full
-    description: The module never changes anything.
-  diff_mode:
-    support: none
-    description: Nothing changes, so there is no diff.
   platform:
     support: full
     platforms: linux
     description: Any Linux host; without netkit the capabilities say so and no devices are listed.
 requirements:
-  - Linux; Python 3.9 or later on the managed node (standard library only).
+  - Linux.
 seealso:
   - module: vmnet.netkit.netkit_link
   - module: vmnet.netkit.nic_info
+extends_documentation_fragment:
+  - vmnet.netkit.attributes
+  - vmnet.netkit.attributes.info_module
 author: vmnet.netkit maintainers (@vmnet)
 """
 

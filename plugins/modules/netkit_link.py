@@ -157,7 +157,7 @@ attributes:
     description: Linux hosts with netkit.
 requirements:
   - Linux 6.7 or later with netkit (C(CONFIG_NETKIT)); single mode and queue leasing need Linux 7.1.
-  - Python 3.9 or later on the managed node; nothing beyond the standard library (no pyroute2, no iproute2).
+  - Neither pyroute2 nor iproute2 (the module speaks rtnetlink and netdev generic netlink itself).
 notes:
   - Runs as root (CAP_NET_ADMIN).
   - Capabilities come from C(/sys/kernel/btf/vmlinux); without BTF only the attributes every netkit kernel knows are
@@ -166,6 +166,8 @@ seealso:
   - module: vmnet.netkit.netkit_info
   - module: vmnet.netkit.rss_contexts
   - module: vmnet.netkit.ntuple_rules
+extends_documentation_fragment:
+  - vmnet.netkit.attributes
 author: vmnet.netkit maintainers (@vmnet)
 """
 

@@ -17,12 +17,6 @@ description:
   - Reads through the SIOCETHTOOL ioctl and the ethtool netlink family (no process per context or rule);
     runs C(ethtool --version) once for the version.
 attributes:
-  check_mode:
-    support: full
-    description: The module never changes anything.
-  diff_mode:
-    support: none
-    description: Nothing changes, so there is no diff.
   platform:
     support: full
     platforms: linux
@@ -40,6 +34,8 @@ seealso:
   - module: vmnet.netkit.rss_contexts
   - module: vmnet.netkit.ntuple_rules
 extends_documentation_fragment:
+  - vmnet.netkit.attributes
+  - vmnet.netkit.attributes.info_module
   - vmnet.netkit.nic
 author: vmnet.netkit maintainers (@vmnet)
 """

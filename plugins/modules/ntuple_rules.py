@@ -94,6 +94,7 @@ seealso:
   - module: vmnet.netkit.rss_contexts
   - module: vmnet.netkit.nic_info
 extends_documentation_fragment:
+  - vmnet.netkit.attributes
   - vmnet.netkit.nic
 author: vmnet.netkit maintainers (@vmnet)
 """

@@ -117,6 +117,7 @@ seealso:
   - module: vmnet.netkit.ntuple_rules
   - module: vmnet.netkit.nic_info
 extends_documentation_fragment:
+  - vmnet.netkit.attributes
   - vmnet.netkit.nic
 author: vmnet.netkit maintainers (@vmnet)
 """

@@ -40,6 +40,8 @@ attributes:
     description: Any POSIX host.
 seealso:
   - module: vmnet.netkit.netkit_link
+extends_documentation_fragment:
+  - vmnet.netkit.attributes
 author: vmnet.netkit maintainers (@vmnet)
 """
 
