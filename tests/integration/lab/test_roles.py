@@ -1,0 +1,119 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The roles nic_slice, vm_network and slice_persistence, composed in a play as a user who wants one
+module call per resource would write it: for the lab inventory's six VMs they make the same host as
+provision.yml's one host_network call (channels, default table, contexts, rules, netkit devices with
+their NIC queues, the XDP program on the NIC, the qemu arguments), read with ethtool, sysfs and
+ip; a second run changes nothing; teardown.yml then leaves the host as it was before.
+
+STORY: an operator composes the per-resource roles in a play of their own and gets the same host the
+collection's playbooks make."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import pytest
+from lab_play import recap_changed, run_playbook
+from test_faults import kernel_view
+from test_provision import snapshot
+
+PLAN = ("{{ vmnet_vms | vmnet.netkit.slice_plan(device=vmnet_nic, queues=vmnet_nic_queues, "
+        "host_queues=vmnet_host_queues, subnets=vmnet_vm_subnets) }}")
+# the play a user writes around the roles: plan, slice the NIC, give each VM its device, re-apply at boot
+ROLES_PLAY = [{
+    "name": "The lab host, one module call per resource",
+    "hosts": "vm_hosts", "gather_facts": False, "become": True,
+    "tasks": [
+        {"name": "Plan the slices", "ansible.builtin.set_fact": {"roles_plan": PLAN}},
+        {"name": "Cut the NIC into slices", "ansible.builtin.include_role": {"name": "vmnet.netkit.nic_slice",
+                                                                             "public": True},
+         "vars": {"nic_slice_plan": "{{ roles_plan }}"}},
+        {"name": "Give each VM its netkit device and qemu arguments",
+         "ansible.builtin.include_role": {"name": "vmnet.netkit.vm_network", "public": True},
+         "vars": {"vm_network_plan": "{{ roles_plan }}"}},
+        {"name": "Re-apply all of it at boot", "ansible.builtin.include_role": {"name": "vmnet.netkit.slice_persistence"},
+         "vars": {"slice_persistence_devices": ["{{ roles_plan.device }}"],
+                  "slice_persistence_after": "{{ vmnet_reapply_after }}",
+                  "slice_persistence_steps": "{{ nic_slice_applied_steps + vm_network_steps }}"}},
+    ]}]
+
+
+@pytest.fixture(scope="module")
+def lab(lab_node):
+    rc, out = run_playbook(lab_node, "teardown.yml")
+    assert rc == 0, out[-4000:]
+    yield lab_node
+    run_playbook(lab_node, "teardown.yml")
+
+
+@pytest.fixture(scope="module")
+def roles_play():
+    with tempfile.TemporaryDirectory(prefix="lab-roles-") as work:
+        book = Path(work) / "roles.yml"
+        book.write_text(json.dumps(ROLES_PLAY))
+        yield str(book)
+
+
+def host_view(node):
+    """What both paths must agree on, read on the node: the contexts, rules and netkit devices with their
+    queues (kernel_view), the channels, the default table and the ntuple feature (ethtool), whether an XDP
+    program is on the NIC and in which mode (ip), and every VM's qemu arguments."""
+    nic = node.nic
+    return {
+        "slices": kernel_view(node),
+        "nic": node.sh("ethtool -l %s; ethtool -k %s | grep ntuple; ethtool -x %s" % (nic, nic, nic)),
+        "xdp": sorted(k for k in json.loads(node.sh("ip -j -d link show dev %s" % nic))[0].get("xdp", {})
+                      if k in ("mode", "attached")) or None,
+        "qemu": node.sh("for f in /etc/vmnet-netkit/qemu/*; do echo == $f; cat $f; done 2>/dev/null; true"),
+    }
+
+
+STORY = {}
+
+
+def test_provision_yml_makes_the_reference_host(lab):
+    STORY["fresh"] = snapshot(lab)
+    rc, out = run_playbook(lab, "provision.yml")
+    assert rc == 0, out[-4000:]
+    STORY["reference"] = host_view(lab)
+    assert len(STORY["reference"]["slices"][0]) == 6, STORY["reference"]
+    rc, out = run_playbook(lab, "teardown.yml")
+    assert rc == 0, out[-4000:]
+    assert snapshot(lab) == STORY["fresh"]
+
+
+def test_the_roles_make_the_same_host(lab, roles_play):
+    if "reference" not in STORY:
+        pytest.fail("the step before did not finish, so there is nothing to compare with")
+    rc, out = run_playbook(lab, roles_play)
+    assert rc == 0, out[-4000:]
+    assert host_view(lab) == STORY["reference"]
+    # the boot-time re-apply is in place: its unit enabled, the steps of all four module kinds saved
+    assert lab.sh("systemctl is-enabled vmnet-netkit-reapply.service").strip() == "enabled"
+    saved = json.loads(lab.sh("cat /var/lib/vmnet-netkit/reapply.json"))
+    assert sorted({step["module"] for step in saved["steps"] if "module" in step}) >= [
+        "netkit_link", "nic_channels", "ntuple_rules", "rss_contexts"], saved
+    STORY["roles"] = True
+
+
+def test_a_second_roles_run_changes_nothing(lab, roles_play):
+    if "roles" not in STORY:
+        pytest.fail("the step before did not finish, so there is nothing to re-run")
+    before = host_view(lab)
+    rc, out = run_playbook(lab, roles_play)
+    assert rc == 0, out[-4000:]
+    assert recap_changed(out) == 0, out[-4000:]
+    assert host_view(lab) == before
+
+
+def test_teardown_yml_removes_what_the_roles_made(lab):
+    if "roles" not in STORY:
+        pytest.fail("the roles made nothing to remove")
+    rc, out = run_playbook(lab, "teardown.yml")
+    assert rc == 0, out[-4000:]
+    assert kernel_view(lab) == ({}, "", "")
+    assert "Total 0 rules" in lab.sh("ethtool -n %s" % lab.nic)
+    assert lab.ssh("test -e /etc/systemd/system/vmnet-netkit-reapply.service").returncode != 0
+    assert "prog/xdp" not in lab.sh("ip -d link show %s" % lab.nic)
