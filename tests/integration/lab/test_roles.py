@@ -42,7 +42,7 @@ ROLES_PLAY = [{
 
 def remove_what_the_roles_made(node):
     """Take the roles' host apart by hand: teardown.yml removes what host_network recorded, and the roles
-    record nothing host_network reads (see the last test), so the node is cleaned for the tests after."""
+    record nothing host_network reads, so the node is cleaned for the tests after it."""
     nic = node.nic
     node.sh("for d in /sys/class/net/nk-*; do [ -e $d ] && ip link del ${{d##*/}}; done; "
             "for r in $(ethtool -n {nic} | sed -n 's/^Filter: //p'); do ethtool -N {nic} delete $r; done; "
