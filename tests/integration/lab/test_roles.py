@@ -122,4 +122,3 @@ def test_a_second_roles_run_changes_nothing(lab, roles_play):
     assert rc == 0, out[-4000:]
     assert recap_changed(out) == 0, out[-4000:]
     assert host_view(lab) == before
-
