@@ -25,6 +25,7 @@ import errno
 import fcntl
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -673,10 +674,46 @@ def _unpersist(opts, io, run):
 
 # ---------------------------------------------------------------- teardown
 
+def plan_of_steps(steps):
+    """The parts of a plan teardown needs, from the steps the roles saved for the boot-time re-apply
+    (record version 1: the nic_slice and vm_network roles' module calls and XDP commands): the NIC, its
+    contexts and rules, each VM's netkit device, the XDP program's bpffs directory and its files."""
+    plan = {"vms": {}}
+    for step in steps:
+        params, argv = step.get("params") or {}, step.get("argv") or []
+        module = step.get("module")
+        if module in ("nic_channels", "rss_contexts", "ntuple_rules") and params.get("device"):
+            plan["device"] = params["device"]
+        if module == "rss_contexts":
+            plan["contexts"] = params.get("contexts") or []
+        elif module == "ntuple_rules":
+            plan["rules"] = params.get("rules") or []
+        elif module == "netkit_link" and params.get("name"):
+            # in the order the role made them, so teardown removes them the other way round
+            plan["vms"][params["name"]] = {"netkit": {"name": params["name"]}, "queues": [len(plan["vms"])]}
+        elif module == "command" and "pinned" in argv[:-1]:
+            plan["pin_dir"] = os.path.dirname(argv[argv.index("pinned") + 1])
+        elif module == "command" and argv[:3] == ["bpftool", "prog", "load"] and len(argv) > 3:
+            plan["xdp_files"] = [argv[3], re.sub(r"\.o$", ".c", argv[3])]
+    return plan
+
+
+def _recorded(opts):
+    """What teardown removes: the plan record; without it, the plan the re-apply record saved (a record
+    of host_network's own) or the steps it saved (a host the roles set up)."""
+    plan = _read_json(_record_path(opts))
+    if plan:
+        return plan
+    saved = _read_json(_paths(opts)["record"]) or {}
+    if saved.get("version") == REAPPLY_VERSION:
+        return saved.get("plan") or {}
+    return plan_of_steps(saved.get("steps") or [])
+
+
 def _absent(opts, io, run):
     """Everything the recorded plan names, in reverse order of creation; the re-apply goes first, so
     a reboot half-way does not bring slices back."""
-    recorded = _read_json(_record_path(opts)) or {}
+    recorded = _recorded(opts)
     _unpersist(opts, io, run)
     for vm in sorted((recorded.get("vms") or {}).values(), key=lambda v: v.get("queues") or [0], reverse=True):
         r = netkit_service.run_link(_link_params(vm, "absent"), io.netkit, check_mode=run.check_mode,
@@ -702,12 +739,13 @@ def _absent(opts, io, run):
         if io.xdp(dev) is not None and run.act("detach the XDP program from %s" % dev):
             io.run([_tool(opts, io, "ip", "iproute2", True), "link", "set", "dev", dev, "xdp", "off"],
                    "detaching the XDP program from %s" % dev)
-        pin_dir = os.path.join(opts["bpf_dir"], dev)
+        pin_dir = recorded.get("pin_dir") or os.path.join(opts["bpf_dir"], dev)
         if os.path.isdir(pin_dir) and run.act("unpin the XDP program and its map (%s)" % pin_dir):
             for entry in os.listdir(pin_dir):
                 host_files.remove(os.path.join(pin_dir, entry))
             os.rmdir(pin_dir)
-    _remove(run, os.path.join(opts["lib_dir"], "xdp", xdp_program.OBJECT_NAME), "the XDP program")
+    for path in recorded.get("xdp_files") or [os.path.join(opts["lib_dir"], "xdp", xdp_program.OBJECT_NAME)]:
+        _remove(run, path, "the XDP program")
     _remove(run, _record_path(opts), "the plan record")
     return {"plan": {}, "vms": {}, "qemu_args": {}}
 

@@ -3,11 +3,11 @@
 module call per resource would write it: for the lab inventory's six VMs they make the same host as
 provision.yml's one host_network call (channels, default table, contexts, rules, netkit devices with
 their NIC queues, the XDP program on the NIC, the qemu arguments), read with ethtool, sysfs and
-ip; a second run changes nothing. (teardown.yml does not take the roles' host apart: it removes what
-host_network recorded, and the roles record nothing it reads; the fixture cleans the node by hand.)
+ip; a second run changes nothing; teardown.yml takes their host apart as it does provision.yml's (from the
+steps the roles saved for the boot-time re-apply), leaving the node as provision.yml's teardown leaves it.
 
 STORY: an operator composes the per-resource roles in a play of their own and gets the same host the
-collection's playbooks make."""
+collection's playbooks make, and takes it apart with the collection's teardown."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from lab_play import recap_changed, run_playbook
 from test_faults import kernel_view
+from test_provision import snapshot
 
 PLAN = ("{{ vmnet_vms | vmnet.netkit.slice_plan(device=vmnet_nic, queues=vmnet_nic_queues, "
         "host_queues=vmnet_host_queues, subnets=vmnet_vm_subnets) }}")
@@ -41,8 +42,8 @@ ROLES_PLAY = [{
 
 
 def remove_what_the_roles_made(node):
-    """Take the roles' host apart by hand: teardown.yml removes what host_network recorded, and the roles
-    record nothing host_network reads, so the node is cleaned for the tests after it."""
+    """Take the roles' host apart by hand, whatever a failed step left, so the tests after these start from
+    a node without slices (a shell script of its own: not the collection's code under test)."""
     nic = node.nic
     node.sh("for d in /sys/class/net/nk-*; do [ -e $d ] && ip link del ${{d##*/}}; done; "
             "for r in $(ethtool -n {nic} | sed -n 's/^Filter: //p'); do ethtool -N {nic} delete $r; done; "
@@ -98,6 +99,7 @@ def test_provision_yml_makes_the_reference_host(lab):
     rc, out = run_playbook(lab, "teardown.yml")
     assert rc == 0, out[-4000:]
     assert kernel_view(lab) == NOTHING
+    STORY["torn down"] = snapshot(lab)
 
 
 def test_the_roles_make_the_same_host(lab, roles_play):
@@ -122,3 +124,13 @@ def test_a_second_roles_run_changes_nothing(lab, roles_play):
     assert rc == 0, out[-4000:]
     assert recap_changed(out) == 0, out[-4000:]
     assert host_view(lab) == before
+
+
+def test_teardown_takes_the_roles_host_apart(lab):
+    if "roles" not in STORY or "torn down" not in STORY:
+        pytest.fail("the steps before did not finish, so there is nothing to take apart")
+    rc, out = run_playbook(lab, "teardown.yml")
+    assert rc == 0 and recap_changed(out) == 1, out[-4000:]
+    assert kernel_view(lab) == NOTHING
+    # the whole node, files, pins and unit included, as teardown.yml leaves a host provision.yml made
+    assert snapshot(lab) == STORY["torn down"]

@@ -11,14 +11,18 @@ import sys
 import time
 
 import pytest
-from netkit_fake import FakeKernel
+from netkit_fake import K612, K73, FakeKernel
 from nic_fake import FakeNic, use_fake
 
 from ansible_collections.vmnet.netkit.plugins.module_utils.host import engine as host_engine
 from ansible_collections.vmnet.netkit.plugins.module_utils.host import reapply
 from ansible_collections.vmnet.netkit.plugins.module_utils.plan import slices as slice_plan
+from ansible_collections.vmnet.netkit.plugins.module_utils.netkit import caps as netkit_caps
+from ansible_collections.vmnet.netkit.plugins.module_utils.netkit import service as netkit_service
 from ansible_collections.vmnet.netkit.plugins.module_utils.netkit import xdp_program
-from ansible_collections.vmnet.netkit.plugins.module_utils.errors import KernelError, NetkitError, ValidationError
+from ansible_collections.vmnet.netkit.plugins.module_utils.nic import service as nic_service
+from ansible_collections.vmnet.netkit.plugins.module_utils.errors import (KernelError, NetkitError, UnsupportedError,
+                                                                          ValidationError)
 from ansible_collections.vmnet.netkit.plugins.module_utils.netlink.core import NetlinkError
 
 REAPPLY = "ansible_collections.vmnet.netkit.plugins.module_utils.host.reapply"  # the unit's module, spelled out
@@ -236,6 +240,89 @@ def test_teardown_removes_everything_the_record_names_reapply_first(host):
     assert json.loads(left["state_dir/nic-slices.json"])["devices"]["eth0"]["contexts"] == {}
     assert r["actions"][0].startswith("disable vmnet-netkit-reapply.service")
     assert not host.converge(state="absent")["changed"]
+
+
+def roles_made_host(host, plan):
+    """The host the roles nic_slice, vm_network and slice_persistence make: their module calls through the
+    same services, the XDP commands, the qemu files, and a re-apply record of the steps (version 1)."""
+    module = {nic_service.run_channels: "nic_channels", nic_service.run_contexts: "rss_contexts",
+              nic_service.run_rules: "ntuple_rules"}
+    steps = [{"name": name, "module": module[service],
+              "params": dict((k, v) for k, v in params.items() if k != "owned_only")}
+             for name, service, params in host_engine._nic_steps(plan)]
+    # the roles' modules keep their record where host_network keeps its own (as converge sets it)
+    os.makedirs(host.opts["state_dir"])
+    os.environ["VMNET_NETKIT_STATE_DIR"] = host.opts["state_dir"]
+    for _name, service, params in host_engine._nic_steps(plan):
+        service(params, host.nic)
+    for vm in plan["vms"].values():
+        params = host_engine._link_params(vm)
+        netkit_service.run_link(params, host.kernel)
+        steps.append({"module": "netkit_link", "params": params})
+    lib, pins = os.path.join(host.opts["lib_dir"], "xdp"), os.path.join(host.opts["bpf_dir"], "eth0")
+    os.makedirs(lib)
+    os.makedirs(pins)
+    for name in ("xsk_redirect.bpf.c", "xsk_redirect.bpf.o"):
+        open(os.path.join(lib, name), "w").close()
+    xdp = [["bpftool", "prog", "load", os.path.join(lib, "xsk_redirect.bpf.o"), pins + "/prog", "type", "xdp",
+            "pinmaps", pins], ["ip", "link", "set", "dev", "eth0", "xdp", "pinned", pins + "/prog"]]
+    for argv in xdp:
+        host.run(argv)
+        steps.append({"module": "command", "argv": argv})
+    os.makedirs(host.opts["qemu_dir"])
+    for name in plan["vms"]:
+        open(os.path.join(host.opts["qemu_dir"], name + ".args"), "w").close()
+    os.makedirs(host.opts["unit_dir"])
+    open(os.path.join(host.opts["unit_dir"], host_engine.UNIT), "w").close()
+    host.run(["systemctl", "enable", host_engine.UNIT])
+    with open(os.path.join(host.opts["state_dir"], "reapply.json"), "w") as f:
+        json.dump({"devices": ["eth0"], "device_timeout": 60, "steps": steps}, f)
+    return steps
+
+
+def test_plan_of_steps_reads_what_the_roles_saved():
+    steps = [{"module": "nic_channels", "params": {"device": "eth0", "combined": 16}},
+             {"module": "rss_contexts", "params": {"device": "eth0", "contexts": [{"name": "vm1"}]}},
+             {"module": "ntuple_rules", "params": {"device": "eth0", "rules": [{"dst_ip": "10.0.0.2"}]}},
+             {"module": "netkit_link", "params": {"name": "nk-vm1"}},
+             {"module": "netkit_link", "params": {"name": "nk-vm2"}},
+             {"module": "command", "argv": ["mkdir", "-p", "/sys/fs/bpf/x/eth0"]},
+             {"module": "command", "argv": ["bpftool", "prog", "load", "/lib/x/p.bpf.o", "/sys/fs/bpf/x/eth0/prog"]},
+             {"module": "command", "argv": ["ip", "link", "set", "dev", "eth0", "xdp", "pinned",
+                                            "/sys/fs/bpf/x/eth0/prog"]}]
+    assert host_engine.plan_of_steps(steps) == {
+        "device": "eth0", "contexts": [{"name": "vm1"}], "rules": [{"dst_ip": "10.0.0.2"}],
+        "vms": {"nk-vm1": {"netkit": {"name": "nk-vm1"}, "queues": [0]},
+                "nk-vm2": {"netkit": {"name": "nk-vm2"}, "queues": [1]}},
+        "pin_dir": "/sys/fs/bpf/x/eth0", "xdp_files": ["/lib/x/p.bpf.o", "/lib/x/p.bpf.c"]}
+    assert host_engine.plan_of_steps([]) == {"vms": {}}
+
+
+def test_teardown_takes_apart_a_host_the_roles_set_up(host):
+    plan = plan_of(VMS)
+    roles_made_host(host, plan)
+    assert len(host.nic.contexts) == 3 and host.kernel.leases and host.attached
+    host.log[:] = []
+    r = host.converge(state="absent")
+    assert r["changed"] and not host.nic.contexts and not host.nic.rules and not host.nic.configured
+    assert not [k for k, v in host.kernel.links.items() if v["kind"] == "netkit"] and not host.kernel.leases
+    assert host.attached is None
+    # the devices go in the reverse order the role made them, after the re-apply is disabled
+    deleted = [args for name, args in host.log if name == "delete"]
+    assert deleted == ["nk-vm3", "nk-vm2", "nk-vm1"], host.log
+    assert host.log[0] == ("command", ["systemctl", "disable", host_engine.UNIT])
+    left = host.files()
+    assert sorted(left) == ["state_dir/lock", "state_dir/nic-slices.json"], sorted(left)
+    assert not host.converge(state="absent")["changed"]
+
+
+def test_teardown_without_the_plan_record_takes_the_plan_the_reapply_saved(host):
+    host.converge(plan_of(VMS))
+    os.unlink(os.path.join(host.opts["state_dir"], "plan.json"))
+    r = host.converge(state="absent")
+    assert r["changed"] and not host.nic.contexts and not host.nic.rules and host.attached is None
+    assert not [k for k, v in host.kernel.links.items() if v["kind"] == "netkit"]
+    assert sorted(host.files()) == ["state_dir/lock", "state_dir/nic-slices.json"]
 
 
 def test_not_persistent_removes_the_reapply(host):
