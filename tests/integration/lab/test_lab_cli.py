@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The lab CLI itself (tests/lab/lab): bad arguments, a boot that times out (the console is shown
 and no qemu is left behind), a kernel that panics while booting (booted again, then reported), and a
-whole up/status/ssh/info/down cycle that leaves nothing running.
+whole up/status/ssh/info/down cycle that leaves nothing running, with a reboot whose kernel dies (reset,
+the disk kept).
 These boot a node of their own, named pytest-cli, beside the session's nodes."""
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def test_kernel_panic_is_booted_again_then_reported(cli_lab):
     assert r.returncode == 1 and "VMNET_LAB_BOOT_ATTEMPTS must be 1 or more, got 0" in r.stderr
 
 
-def test_up_status_ssh_info_down(cli_lab):
+def test_up_status_ssh_info_down(cli_lab, capsys):
     r = lab("up", "--name", NAME, "--kernel", "6.12")
     assert r.returncode == 0, r.stderr[-3000:]
     inventory = Path(r.stdout.strip().splitlines()[-1])
@@ -106,6 +107,17 @@ def test_up_status_ssh_info_down(cli_lab):
     # the NIC is cabled to the wire in its namespace
     wire = lab("ssh", "--name", NAME, "--", "ip", "-n", info["nics"]["lab_wire_netns"], "-br", "link", "show", "wire0")
     assert wire.returncode == 0 and "UP" in wire.stdout
+    # a kernel that dies while the node reboots (sysrq crash: a real panic) is reset through qemu's
+    # monitor, and the node comes back with what its disk held before: the overlay is the same
+    node = LAB.Lab(NAME)
+    assert node.ssh(["echo kept > /root/before-reboot && sync"]).returncode == 0
+    node.reboot(("echo 1 > /proc/sys/kernel/sysrq; "
+                 "setsid -f sh -c 'sleep 1; echo c > /proc/sysrq-trigger' </dev/null >/dev/null 2>&1",))
+    said = capsys.readouterr().err
+    assert "died while booting: Kernel panic - not syncing: sysrq triggered crash; resetting it " \
+        "(boot 2 of %d, same disk)" % LAB.BOOT_ATTEMPTS in said, said[-3000:]
+    assert "lab 'pytest-cli' rebooted in" in said
+    assert node.ssh(["cat", "/root/before-reboot"]).stdout == "kept\n"
     assert lab("down", "--name", NAME).returncode == 0
     assert qemu_processes(NAME) == []
     st = lab("status", "--name", NAME)
