@@ -300,6 +300,17 @@ def _named(prefix, err):
                        stderr=err.details.get("stderr"))
 
 
+def _kernel_offers(plan, opts, io):
+    """What the kernel must offer every VM's device (netkit, single mode, a queue binding), checked before
+    the lock file is made and anything changes; -> nothing, or the error that names the VM."""
+    caps = io.netkit.capabilities() if plan["vms"] else None
+    for vm in sorted(plan["vms"].values(), key=lambda v: v["queues"]):
+        try:
+            netkit_service.check_kernel(_link_params(vm, binding=opts["binding"]), caps)
+        except NetkitError as err:
+            raise _named("vms.%s (netkit %s)" % (vm["name"], vm["netkit"]["name"]), err)
+
+
 def converge(params, io, check_mode=False, boot=False):
     """-> the module result. ``boot``: the re-apply at boot (no persistence files, no installs)."""
     opts = options(params)
@@ -308,9 +319,10 @@ def converge(params, io, check_mode=False, boot=False):
     if planned:
         # bad input is refused before the lock file is made; the plan that counts is made again under the
         # lock, from the record as a run that held the lock before may have left it
-        plan_from_inventory(opts["inventory"], _read_json(_record_path(opts)))
+        _kernel_offers(plan_from_inventory(opts["inventory"], _read_json(_record_path(opts))), opts, io)
     elif opts["state"] == "present":
         check_plan(opts.get("plan"))
+        _kernel_offers(opts["plan"], opts, io)
     with _Lock(opts, check_mode):
         run = Run(check_mode)
         if planned:

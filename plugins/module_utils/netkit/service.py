@@ -159,9 +159,7 @@ def validate(params, want, caps, facts):
         if ns and not facts["netns_exists"].get(ns):
             raise ValidationError(option, "network namespace %r does not exist (no /run/netns/%s); create it "
                                   "first, e.g. with ip netns add %s" % (ns, ns, ns), value=ns)
-    lack = netkit_caps.missing(caps, "netkit")
-    if lack:
-        raise UnsupportedError("netkit", lack, provided_by="Linux 6.7+")
+    _need_netkit(caps)
     single = want.get("pairing") == "single"
     if single:
         set_peer = sorted(k for k, v in peer.items() if v is not None)
@@ -187,6 +185,40 @@ def validate(params, want, caps, facts):
         _validate_lower(params, want, caps, facts.get("nic") or {})
 
 
+def check_kernel(params, caps):
+    """The checks of ``validate`` that need only what the kernel offers: netkit, single mode, a way to bind
+    NIC queues. host_network runs them for every VM before its first change, so a kernel that lacks one
+    of them changes nothing (``validate`` runs when each device's turn comes, after the NIC's changes)."""
+    lower = params.get("lower")
+    caps = dict(caps, binding=(lower or {}).get("binding") or "auto")
+    _need_netkit(caps)
+    if wanted(params, caps).get("pairing") == "single":
+        _need(caps, "single", "pairing")
+    if lower:
+        _need_binding(caps, lower.get("binding") or "auto")
+
+
+def _need_netkit(caps):
+    lack = netkit_caps.missing(caps, "netkit")
+    if lack:
+        raise UnsupportedError("netkit", lack, provided_by="Linux 6.7+")
+
+
+def _need_binding(caps, binding):
+    """A way to bind NIC queues that ``binding`` (auto, lease, lowerdev) allows on this kernel."""
+    if netkit_caps.lower_mechanism(caps, binding) is not None:
+        return
+    if binding == "lowerdev":
+        raise UnsupportedError("lowerdev", "lower.binding: lowerdev needs %s; kernel %s lacks it (kernel/build builds "
+                               "one, the netkit_kernel workflow in docs/netkit.md installs it)" % (
+                                   netkit_caps.FEATURES["lowerdev"][1], caps.get("kernel") or "in use"))
+    if binding == "lease":
+        raise UnsupportedError("leasing", "lower.binding: lease needs %s; kernel %s lacks it" % (
+            netkit_caps.LEASING_PROVIDER, caps.get("kernel") or "in use"))
+    raise UnsupportedError("lower", "lower: binding NIC queues needs queue leasing, %s, or %s; kernel %s has neither" % (
+        netkit_caps.LEASING_PROVIDER, netkit_caps.FEATURES["lowerdev"][1], caps.get("kernel") or "in use"))
+
+
 def _need(caps, feature, option):
     lack = netkit_caps.missing(caps, feature)
     if lack:
@@ -204,18 +236,7 @@ def _validate_lower(params, want, caps, nic):
         raise ValidationError("lower.queues", "queue 0 stays with the host: it takes the NIC's unsteered traffic "
                               "and the default RSS table's first share; lend queues from 1 up (got %s)"
                               % lower["queues"], value=lower["queues"])
-    mechanism = netkit_caps.lower_mechanism(caps)
-    binding = lower.get("binding") or "auto"
-    if mechanism is None and binding == "lowerdev":
-        raise UnsupportedError("lowerdev", "lower.binding: lowerdev needs %s; kernel %s lacks it (kernel/build builds "
-                               "one, the netkit_kernel workflow in docs/netkit.md installs it)" % (
-                                   netkit_caps.FEATURES["lowerdev"][1], caps.get("kernel") or "in use"))
-    if mechanism is None and binding == "lease":
-        raise UnsupportedError("leasing", "lower.binding: lease needs %s; kernel %s lacks it" % (
-            netkit_caps.LEASING_PROVIDER, caps.get("kernel") or "in use"))
-    if mechanism is None:
-        raise UnsupportedError("lower", "lower: binding NIC queues needs queue leasing, %s, or %s; kernel %s has neither" % (
-            netkit_caps.LEASING_PROVIDER, netkit_caps.FEATURES["lowerdev"][1], caps.get("kernel") or "in use"))
+    _need_binding(caps, lower.get("binding") or "auto")
     if not nic.get("exists"):
         raise ValidationError("lower.device", "no network device %r on this host" % dev, value=dev)
     if not nic.get("physical"):

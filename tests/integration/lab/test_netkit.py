@@ -4,7 +4,8 @@
 7.x: L2 and L3 pairs with the peer in a namespace and traffic across them; a single
 device; NIC queues 14..15 leased to a single device and seen from both sides; an
 AF_XDP socket bound to a leased queue, zero-copy and copy (read back with xsk_diag);
-idempotence; recreate; nic_channels refusing to drop a leased queue.  6.12: pairs work, single mode and lower fail cleanly.
+idempotence; recreate; nic_channels refusing to drop a leased queue.  6.12: pairs work, single mode and lower fail cleanly,
+and the main job names what the kernel lacks before it changes anything.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import json
 
 import pytest
 from lab_frames import socket_as_the_kernel_sees_it
-from lab_play import ok, run, run_tasks
+from lab_play import ok, recap_changed, run, run_playbook, run_tasks
+from test_provision import snapshot
 
 PEER_NS = "nkblue"
 
@@ -201,3 +203,16 @@ def test_612_pairs_work_single_and_lower_fail_cleanly(lab_node_612):
     assert lower.get("failed") and "queue leasing" in lower["msg"] and "LOWERDEV" in lower["msg"]
     assert rooms.get("failed") and "6.14" in rooms["msg"]
     assert node.ssh("ip link show nk-single").returncode != 0 and node.ssh("ip link show nk-vm1").returncode != 0
+
+
+def test_the_main_job_on_612_names_what_is_missing_and_changes_nothing(lab_node_612):
+    """provision.yml on a kernel without single mode and queue leasing: the first VM's device is refused
+    with what would provide them, before the NIC or anything else is touched (a snapshot of the kernel
+    and the files, read with ethtool, ip and find)."""
+    node = lab_node_612
+    before = snapshot(node)
+    rc, out = run_playbook(node, "provision.yml")
+    assert rc != 0 and recap_changed(out) == 0, out[-3000:]
+    assert "vms.vm1 (netkit nk-vm1): pairing: single needs Linux 7.1 (IFLA_NETKIT_PAIRING, netkit single mode)" \
+        in " ".join(out.split()), out[-3000:]
+    assert snapshot(node) == before

@@ -480,3 +480,22 @@ def test_a_netlink_read_outside_the_services_is_reported_with_what_was_done(host
     assert "set channels of eth0: combined 8 -> 16" in err.value.details["actions"]
     assert host.converge(plan_of(VMS))["changed"]   # a re-run converges from there
     assert not host.converge(plan_of(VMS))["changed"]
+
+
+@pytest.mark.parametrize("btf, leasing, feature, text", [
+    ({}, False, "netkit", "this kernel has no netkit (CONFIG_NETKIT, Linux 6.7+)"),
+    (K612, False, "single", "pairing: single needs Linux 7.1 (IFLA_NETKIT_PAIRING, netkit single mode)"),
+    (K73, False, "lower", "lower: binding NIC queues needs queue leasing, Linux 7.1 (netdev generic netlink "
+                          "queue-create), or a kernel carrying the netkit LOWERDEV patch"),
+])
+@pytest.mark.parametrize("check", [False, True])
+def test_a_kernel_that_lacks_what_the_plan_needs_is_refused_before_any_change(host, btf, leasing, feature, text,
+                                                                              check):
+    host.kernel.caps = netkit_caps.capabilities(btf, [], leasing, "6.1.0-test")
+    before = host.kernel_view()
+    with pytest.raises(UnsupportedError) as err:
+        host.converge(plan_of(VMS), check=check)
+    assert err.value.feature == feature and text in str(err.value), str(err.value)
+    assert str(err.value).startswith("vms.vm1 (netkit nk-vm1): "), str(err.value)
+    assert host.kernel_view() == before and host.log == []
+    assert host.files() == {}  # not even the lock file
