@@ -102,9 +102,9 @@ def record_boot_seconds(seconds: float) -> None:
     (CACHE / "boot-seconds").write_text("".join(f"{x:.1f}\n" for x in times[-5:]))
 
 
-def recipe_hash() -> str:
+def recipe_hash(dirs: list[Path] = RECIPE_DIRS) -> str:
     digest = hashlib.sha256()
-    for top in RECIPE_DIRS:
+    for top in dirs:
         if not top.exists():
             continue
         for path in sorted(p for p in top.rglob("*") if p.is_file()):
@@ -481,6 +481,29 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def build_qemu() -> Path:
+    """The bundle of a qemu with AF_XDP and map-path for the lab node (tests/lab/qemu/build.sh), built
+    once per recipe and cached: -> the path of its qemu.tar.gz."""
+    target = CACHE / "qemu" / recipe_hash([REPO / "tests/lab/qemu"])
+    bundle = target / "qemu.tar.gz"
+    if bundle.exists():
+        return bundle
+    if os.geteuid() != 0:
+        raise LabError("building the lab's qemu needs root (debootstrap and chroot)")
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / "qemu-build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if bundle.exists():
+            return bundle
+        target.mkdir(parents=True, exist_ok=True)
+        say(f"building qemu with AF_XDP for the lab node in {target} (about 6 minutes here, once per recipe)")
+        result = subprocess.run(["bash", str(REPO / "tests/lab/qemu/build.sh"), str(target)], check=False)
+        if result.returncode != 0 or not bundle.exists():
+            shutil.rmtree(target, ignore_errors=True)
+            raise LabError("the lab's qemu build failed (its log is above)")
+    return bundle
 
 
 def build_netkit_kernel() -> Path:
