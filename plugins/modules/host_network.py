@@ -67,9 +67,9 @@ options:
     description:
       - V(present) converges the host to O(inventory) or O(plan).
       - V(absent) tears down everything the recorded plan names, in reverse order, the boot-time re-apply first.
-        Without a plan record it takes what to remove from the boot-time re-apply's record: the plan
-        C(host_network) saved there, or, on a host the roles C(vmnet.netkit.nic_slice) and
-        C(vmnet.netkit.vm_network) set up with C(vmnet.netkit.slice_persistence), the steps those roles saved.
+        Without a plan record it takes what to remove from the boot-time re-apply's record, that is from the
+        plan C(host_network) saved there or, on a host the roles C(vmnet.netkit.nic_slice) and
+        C(vmnet.netkit.vm_network) set up with C(vmnet.netkit.slice_persistence), from the steps those roles saved.
       - V(gathered) only reads the NIC, the netkit devices and the XDP attachment (for drift reports).
     type: str
     choices: [present, absent, gathered]
