@@ -102,9 +102,10 @@ def record_boot_seconds(seconds: float) -> None:
     (CACHE / "boot-seconds").write_text("".join(f"{x:.1f}\n" for x in times[-5:]))
 
 
-def recipe_hash(dirs: list[Path] = RECIPE_DIRS) -> str:
+def recipe_hash(dirs: list[Path] | None = None) -> str:
+    """A hash of every file under ``dirs`` (default: the image's recipe), their paths and modes."""
     digest = hashlib.sha256()
-    for top in dirs:
+    for top in RECIPE_DIRS if dirs is None else dirs:
         if not top.exists():
             continue
         for path in sorted(p for p in top.rglob("*") if p.is_file()):

@@ -111,9 +111,9 @@ def vm_mac(node, vm):
 @pytest.fixture(scope="module")
 def qemus(lab):
     # the wire listens before the VMs start: their firmware's first DHCP requests are what they send
+    macs = ",".join(vm_mac(lab, vm) for vm in VMS)
     lab.sh("rm -f /tmp/wire-capture.json; ip netns exec %s setsid -f python3 -c %s %s %s 300 "
-           "</dev/null >/tmp/wire-capture.json 2>&1" % (lab.wire_netns, shlex.quote(WIRE_CAPTURE), lab.wire,
-                                                     ",".join(vm_mac(lab, vm) for vm in VMS)))
+           "</dev/null >/tmp/wire-capture.json 2>&1" % (lab.wire_netns, shlex.quote(WIRE_CAPTURE), lab.wire, macs))
     pids = dict((vm, start_qemu(lab, vm)) for vm in VMS)
     yield pids
     stop_qemu(lab)
