@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The lab node: a Debian trixie guest in qemu (TCG) with netdevsim NICs.
 
-  lab up [--kernel 7|6.12|netkit|disk] [--name NAME]  build the image (and kernel) if needed, boot,
+  lab up [--kernel 7|6.12|netkit|without-netkit|disk] [--name NAME]  build the image (and kernel) if needed, boot,
                                            wait for SSH, print the inventory's path
   lab ssh [--name NAME] -- CMD...          run a command on the node
   lab reboot [--name NAME]                 reboot the guest (same disk overlay)
@@ -46,8 +46,10 @@ REPO = Path(__file__).resolve().parents[2]
 RECIPE_DIRS = [REPO / "tests/lab/image", REPO / "kernel/netdevsim"]
 CACHE = Path(os.environ.get("VMNET_LAB_CACHE", Path.home() / ".cache/vmnet-netkit/lab"))
 # Debian's kernels in the image, and "netkit": the patched kernel kernel/build makes (IFLA_NETKIT_LOWERDEV,
-# netdevsim built in), booted from its build cache without an initrd
-KERNEL_SERIES = {"7": "7.", "6.12": "6.12.", "netkit": None, "disk": None}
+# netdevsim built in), booted from its build cache without an initrd; "without-netkit": the same build
+# with CONFIG_NETKIT off (kernel/build --config lab-without-netkit)
+KERNEL_SERIES = {"7": "7.", "6.12": "6.12.", "netkit": None, "without-netkit": None, "disk": None}
+BUILT_KERNELS = {"netkit": "lab", "without-netkit": "lab-without-netkit"}
 # Seconds from qemu's start to SSH. Unset, it is 300 s or ten times the slowest of the last boots
 # measured on this machine, whichever is more: a slow or busy host gets the time it needs.
 BOOT_TIMEOUT_FLOOR = 300
@@ -244,8 +246,8 @@ class Lab:
             self.down()
         self.down()  # leftovers of a failed run
         image = build_image()
-        if kernel == "netkit":
-            boot = build_netkit_kernel()
+        if kernel in BUILT_KERNELS:
+            boot = build_netkit_kernel(BUILT_KERNELS[kernel])
             release = (boot / "release").read_text().strip()
             vmlinuz, initrd = boot / f"vmlinuz-{release}", None
         elif kernel == "disk":
@@ -507,14 +509,14 @@ def build_qemu() -> Path:
     return bundle
 
 
-def build_netkit_kernel() -> Path:
-    """The patched kernel's build directory (kernel/build: a cache hit after the first build).
+def build_netkit_kernel(config: str = "lab") -> Path:
+    """The patched kernel's build directory for kernel/build's CONFIG (a cache hit after the first build).
 
     Test workers that need it at the same time take turns: the first builds, the others get its cache hit."""
     CACHE.mkdir(parents=True, exist_ok=True)
     with open(CACHE / "kernel-build.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        result = subprocess.run(["bash", str(REPO / "kernel/build"), "--config", "lab"], stdout=subprocess.PIPE,
+        result = subprocess.run(["bash", str(REPO / "kernel/build"), "--config", config], stdout=subprocess.PIPE,
                                 text=True, check=False)
     if result.returncode != 0:
         raise LabError("kernel/build failed (its log is above)")
@@ -562,7 +564,8 @@ def main(argv: list[str]) -> int:
         p.add_argument("--name", default=os.environ.get("VMNET_LAB_NAME", "lab"))
         if command == "up":
             p.add_argument("--kernel", default=os.environ.get("VMNET_LAB_KERNEL", "7"),
-                           help="7 (trixie-backports, default), 6.12 (trixie), netkit (kernel/build) or "
+                           help="7 (trixie-backports, default), 6.12 (trixie), netkit (kernel/build), "
+                                "without-netkit (kernel/build --config lab-without-netkit) or "
                                 "disk (from the disk, through GRUB)")
         if command == "ssh":
             p.add_argument("cmd", nargs=argparse.REMAINDER)

@@ -136,6 +136,12 @@ def lab_node_netkit():
 
 
 @pytest.fixture(scope="module")
+def lab_node_without_netkit():
+    """The lab node on the same kernel build with CONFIG_NETKIT off (kernel/build --config lab-without-netkit)."""
+    yield from _boot("pytest-without-netkit", "without-netkit")
+
+
+@pytest.fixture(scope="module")
 def lab_node_disk():
     """A node booted from its disk through SeaBIOS and GRUB (Debian's 7.x kernel), for the tests that install
     kernels and reboot through the bootloader."""

@@ -5,7 +5,8 @@
 device; NIC queues 14..15 leased to a single device and seen from both sides; an
 AF_XDP socket bound to a leased queue, zero-copy and copy (read back with xsk_diag);
 idempotence; recreate; nic_channels refusing to drop a leased queue.  6.12: pairs work, single mode and lower fail cleanly,
-and the main job names what the kernel lacks before it changes anything.
+and the main job names what the kernel lacks before it changes anything; so it does on the lab kernel
+built without netkit.
 """
 
 from __future__ import annotations
@@ -215,4 +216,22 @@ def test_the_main_job_on_612_names_what_is_missing_and_changes_nothing(lab_node_
     assert rc != 0 and recap_changed(out) == 0, out[-3000:]
     assert "vms.vm1 (netkit nk-vm1): pairing: single needs Linux 7.1 (IFLA_NETKIT_PAIRING, netkit single mode)" \
         in " ".join(out.split()), out[-3000:]
+    assert snapshot(node) == before
+
+
+@pytest.mark.extended  # its kernel is a build of its own (kernel/build --config lab-without-netkit, minutes)
+def test_a_kernel_without_netkit_is_named_and_the_main_job_changes_nothing(lab_node_without_netkit):
+    """The lab kernel built with CONFIG_NETKIT off: the kernel itself knows no netkit link kind, the
+    capability probe reads that from its BTF, and provision.yml stops at the first VM's device with what
+    would provide netkit, before anything changes (snapshot of the kernel and the files)."""
+    node = lab_node_without_netkit
+    refused = node.ssh("ip link add nk-probe type netkit")
+    assert refused.returncode != 0 and "Unknown device type" in refused.stderr, refused.stderr
+    caps = ok(run(node, "netkit_info", {}))["capabilities"]
+    assert caps["netkit"] is False and caps["source"] == "btf", caps
+    before = snapshot(node)
+    rc, out = run_playbook(node, "provision.yml")
+    assert rc != 0 and recap_changed(out) == 0, out[-3000:]
+    assert "vms.vm1 (netkit nk-vm1): this kernel has no netkit (CONFIG_NETKIT, Linux 6.7+)" in " ".join(out.split()), \
+        out[-3000:]
     assert snapshot(node) == before
