@@ -210,12 +210,17 @@ def test_the_main_job_on_612_names_what_is_missing_and_changes_nothing(lab_node_
     """provision.yml on a kernel without single mode and queue leasing: the first VM's device is refused
     with what would provide them, before the NIC or anything else is touched (a snapshot of the kernel
     and the files, read with ethtool, ip and find)."""
-    node = lab_node_612
+    main_job_refused_untouched(lab_node_612, "vms.vm1 (netkit nk-vm1): pairing: single needs Linux 7.1 "
+                                             "(IFLA_NETKIT_PAIRING, netkit single mode)")
+
+
+def main_job_refused_untouched(node, message):
+    """provision.yml on NODE fails with MESSAGE and changes nothing: recap changed=0, and a snapshot of the
+    kernel and the files (the lock file included) is the same before and after."""
     before = snapshot(node)
     rc, out = run_playbook(node, "provision.yml")
     assert rc != 0 and recap_changed(out) == 0, out[-3000:]
-    assert "vms.vm1 (netkit nk-vm1): pairing: single needs Linux 7.1 (IFLA_NETKIT_PAIRING, netkit single mode)" \
-        in " ".join(out.split()), out[-3000:]
+    assert message in " ".join(out.split()), out[-3000:]
     assert snapshot(node) == before
 
 
@@ -229,9 +234,4 @@ def test_a_kernel_without_netkit_is_named_and_the_main_job_changes_nothing(lab_n
     assert refused.returncode != 0 and "Unknown device type" in refused.stderr, refused.stderr
     caps = ok(run(node, "netkit_info", {}))["capabilities"]
     assert caps["netkit"] is False and caps["source"] == "btf", caps
-    before = snapshot(node)
-    rc, out = run_playbook(node, "provision.yml")
-    assert rc != 0 and recap_changed(out) == 0, out[-3000:]
-    assert "vms.vm1 (netkit nk-vm1): this kernel has no netkit (CONFIG_NETKIT, Linux 6.7+)" in " ".join(out.split()), \
-        out[-3000:]
-    assert snapshot(node) == before
+    main_job_refused_untouched(node, "vms.vm1 (netkit nk-vm1): this kernel has no netkit (CONFIG_NETKIT, Linux 6.7+)")
