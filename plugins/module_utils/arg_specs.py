@@ -17,6 +17,13 @@ NIC_DEVICE = dict(device=dict(type="str", required=True))
 # how a netkit device is bound to NIC queues (netkit_link's lower.binding, host_network's binding)
 BINDING = dict(type="str", choices=list(BINDINGS), default="auto")
 
+# the NIC queues a netkit device owns (netkit_link's lower, netkit_info's links[].lower)
+NETKIT_LOWER = dict(type="dict", options=dict(
+    device=dict(type="str", required=True),
+    queues=dict(type="list", elements="int", required=True),
+    binding=BINDING,
+))
+
 # one RSS indirection table: the default table or a context (rss_contexts)
 RSS_TABLE = dict(
     start=dict(type="int", default=0),

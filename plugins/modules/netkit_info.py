@@ -27,6 +27,47 @@ options:
     type: list
     elements: str
     default: []
+  links:
+    description:
+      - netkit devices to check against what this kernel offers, as M(vmnet.netkit.netkit_link) takes them. Each one
+        the kernel cannot make is returned in RV(unsupported), with what it lacks and what provides it, the same
+        refusal M(vmnet.netkit.netkit_link) and M(vmnet.netkit.host_network) give.
+      - Only the kernel is asked (netkit itself, O(vmnet.netkit.netkit_link#module:pairing=single), a way to bind
+        NIC queues). The NIC's queues are checked when the device is made, as the NIC may still be about to change.
+      - The roles C(vmnet.netkit.nic_slice) and C(vmnet.netkit.vm_network) check their plan's devices this way
+        before their first change.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: The device's name (returned in RV(unsupported)).
+        type: str
+        required: true
+      pairing:
+        description:
+          - As O(vmnet.netkit.netkit_link#module:pairing). Unset with O(links[].lower) means V(single) where the
+            kernel has single mode.
+        type: str
+        choices: [pair, single]
+      lower:
+        description: As O(vmnet.netkit.netkit_link#module:lower).
+        type: dict
+        suboptions:
+          device:
+            description: The physical NIC lending the queues.
+            type: str
+            required: true
+          queues:
+            description: First and last NIC receive queue, inclusive.
+            type: list
+            elements: int
+            required: true
+          binding:
+            description: As O(vmnet.netkit.netkit_link#module:lower.binding).
+            type: str
+            choices: [auto, lease, lowerdev]
+            default: auto
 attributes:
   platform:
     support: full
@@ -48,6 +89,18 @@ EXAMPLES = r"""
   vmnet.netkit.netkit_info:
     nics: [eth0]
   register: netkit
+
+- name: Check that this kernel can make two VMs' devices, each owning two queues of eth0
+  vmnet.netkit.netkit_info:
+    links:
+      - {name: nk-vm1, pairing: single, lower: {device: eth0, queues: [14, 15]}}
+      - {name: nk-vm2, pairing: single, lower: {device: eth0, queues: [16, 17]}}
+  register: kernel_check
+
+- name: Stop before anything changes if it cannot
+  ansible.builtin.assert:
+    that: kernel_check.unsupported | length == 0
+    fail_msg: "{{ kernel_check.unsupported | map(attribute='message') | join('; ') }}"
 
 - name: Refuse to go on without queue leasing
   ansible.builtin.assert:
@@ -82,9 +135,20 @@ nic_leases:
   returned: always
   type: dict
   sample: {"eth0": {"14": {"ifindex": 7, "queue": 1, "netns_id": null}}}
+unsupported:
+  description:
+    - Each device of O(links) this kernel cannot make, in the order given, with C(name), C(feature) (what is missing,
+      for example C(netkit), C(single), C(lower)) and C(message) (what is missing and what provides it). Empty when
+      every one can be made, or O(links) is empty.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"name": "nk-vm1", "feature": "single",
+            "message": "pairing: single needs Linux 7.1 (IFLA_NETKIT_PAIRING, netkit single mode)"}]
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.vmnet.netkit.plugins.module_utils import arg_specs
 from ansible_collections.vmnet.netkit.plugins.module_utils.netkit import service as netkit_service
 
 
@@ -93,6 +157,11 @@ def main():
         argument_spec=dict(
             netns=dict(type="list", elements="str", default=[]),
             nics=dict(type="list", elements="str", default=[]),
+            links=dict(type="list", elements="dict", default=[], options=dict(
+                name=dict(type="str", required=True),
+                pairing=dict(type="str", choices=["pair", "single"]),
+                lower=arg_specs.NETKIT_LOWER,
+            )),
         ),
         supports_check_mode=True,
     )

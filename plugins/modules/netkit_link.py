@@ -248,6 +248,7 @@ capabilities:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.vmnet.netkit.plugins.module_utils import arg_specs
+from ansible_collections.vmnet.netkit.plugins.module_utils.errors import ValidationError
 from ansible_collections.vmnet.netkit.plugins.module_utils.netkit import service as netkit_service
 
 
@@ -274,11 +275,7 @@ def main():
                 scrub=arg_specs.SCRUB,
                 address=dict(type="str"),
             )),
-            lower=dict(type="dict", options=dict(
-                device=dict(type="str", required=True),
-                queues=dict(type="list", elements="int", required=True),
-                binding=arg_specs.BINDING,
-            )),
+            lower=arg_specs.NETKIT_LOWER,
             recreate=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
@@ -290,10 +287,10 @@ def main():
 
 def _check_input(module):
     p = module.params
-    lower = p.get("lower")
-    if lower and (len(lower["queues"]) != 2 or min(lower["queues"]) < 0):
-        module.fail_json(msg="lower.queues: give [from, to], two NIC queue numbers from 1 up (got %s)"
-                         % lower["queues"])
+    try:
+        netkit_service.check_lower_queues(p.get("lower"))
+    except ValidationError as err:
+        module.fail_json(msg=str(err))
     for opt in ("headroom", "tailroom"):
         if p.get(opt) is not None and not 0 <= p[opt] <= 65535:
             module.fail_json(msg="%s: must be 0..65535 bytes (got %s)" % (opt, p[opt]))

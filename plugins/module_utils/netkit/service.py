@@ -201,7 +201,7 @@ def check_kernel(params, caps):
 def _need_netkit(caps):
     lack = netkit_caps.missing(caps, "netkit")
     if lack:
-        raise UnsupportedError("netkit", lack, provided_by="Linux 6.7+")
+        raise UnsupportedError("netkit", lack)  # the sentence names CONFIG_NETKIT and Linux 6.7+
 
 
 def _need_binding(caps, binding):
@@ -690,7 +690,29 @@ def run_info(params, backend):
         out[key] = dict((k, v) for k, v in entry.items() if v is not None or k in ("peer",))
     return {"changed": False, "capabilities": caps, "devices": out,
             "nic_leases": dict((nic, dict((str(q), l) for q, l in sorted((t or {}).items())))
-                               for nic, t in leases.items())}
+                               for nic, t in leases.items()),
+            "unsupported": unsupported_links(params.get("links") or [], caps)}
+
+
+def check_lower_queues(lower, option="lower.queues"):
+    """``lower.queues`` is ``[from, to]``: two queue numbers (the module's argument spec checks the rest)."""
+    if lower and (len(lower["queues"]) != 2 or min(lower["queues"]) < 0):
+        raise ValidationError(option, "give [from, to], two NIC queue numbers from 1 up (got %s)" % lower["queues"],
+                              value=lower["queues"])
+
+
+def unsupported_links(links, caps):
+    """-> ``[{name, feature, message}]`` for each of ``links`` (netkit_link's name, pairing and lower)
+    that this kernel cannot make, from ``check_kernel`` (what netkit_link and host_network refuse)."""
+    for index, link in enumerate(links):
+        check_lower_queues(link.get("lower"), "links[%d].lower.queues" % index)
+    out = []
+    for link in links:
+        try:
+            check_kernel(link, caps)
+        except UnsupportedError as err:
+            out.append({"name": link["name"], "feature": err.feature, "message": str(err)})
+    return out
 
 
 def run_from_module(module, run, **kwargs):

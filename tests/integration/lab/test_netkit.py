@@ -5,8 +5,8 @@
 device; NIC queues 14..15 leased to a single device and seen from both sides; an
 AF_XDP socket bound to a leased queue, zero-copy and copy (read back with xsk_diag);
 idempotence; recreate; nic_channels refusing to drop a leased queue.  6.12: pairs work, single mode and lower fail cleanly,
-and the main job names what the kernel lacks before it changes anything; so it does on the lab kernel
-built without netkit.
+and the main job and the roles name what the kernel lacks before they change anything; so does the main
+job on the lab kernel built without netkit.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import pytest
 from lab_frames import socket_as_the_kernel_sees_it
 from lab_play import ok, recap_changed, run, run_playbook, run_tasks
 from test_provision import snapshot
+from test_roles import ROLES_PLAY
 
 PEER_NS = "nkblue"
 
@@ -210,15 +211,26 @@ def test_the_main_job_on_612_names_what_is_missing_and_changes_nothing(lab_node_
     """provision.yml on a kernel without single mode and queue leasing: the first VM's device is refused
     with what would provide them, before the NIC or anything else is touched (a snapshot of the kernel
     and the files, read with ethtool, ip and find)."""
-    main_job_refused_untouched(lab_node_612, "vms.vm1 (netkit nk-vm1): pairing: single needs Linux 7.1 "
-                                             "(IFLA_NETKIT_PAIRING, netkit single mode)")
+    refused_untouched(lab_node_612, "provision.yml", "vms.vm1 (netkit nk-vm1): pairing: single needs Linux 7.1 "
+                                                     "(IFLA_NETKIT_PAIRING, netkit single mode)")
 
 
-def main_job_refused_untouched(node, message):
-    """provision.yml on NODE fails with MESSAGE and changes nothing: recap changed=0, and a snapshot of the
+def test_the_roles_on_612_name_what_is_missing_and_change_nothing(lab_node_612, tmp_path):
+    """The roles composed as a user writes them (nic_slice, then vm_network): nic_slice checks the plan's
+    netkit devices against the kernel before it sets the NIC's channels, tables, contexts and rules, so
+    the wrong kernel is refused with every device named and nothing changed (the same snapshot)."""
+    play = tmp_path / "roles.yml"
+    play.write_text(json.dumps(ROLES_PLAY))
+    refused_untouched(lab_node_612, str(play), "cannot make the plan's netkit devices, so nothing was changed: "
+                      "nk-vm1, nk-vm2, nk-vm3, nk-vm4, nk-vm5, nk-vm6: pairing: single needs Linux 7.1 "
+                      "(IFLA_NETKIT_PAIRING, netkit single mode)")
+
+
+def refused_untouched(node, playbook, message):
+    """PLAYBOOK on NODE fails with MESSAGE and changes nothing: recap changed=0, and a snapshot of the
     kernel and the files (the lock file included) is the same before and after."""
     before = snapshot(node)
-    rc, out = run_playbook(node, "provision.yml")
+    rc, out = run_playbook(node, playbook)
     assert rc != 0 and recap_changed(out) == 0, out[-3000:]
     assert message in " ".join(out.split()), out[-3000:]
     assert snapshot(node) == before
@@ -234,4 +246,4 @@ def test_a_kernel_without_netkit_is_named_and_the_main_job_changes_nothing(lab_n
     assert refused.returncode != 0 and "Unknown device type" in refused.stderr, refused.stderr
     caps = ok(run(node, "netkit_info", {}))["capabilities"]
     assert caps["netkit"] is False and caps["source"] == "btf", caps
-    main_job_refused_untouched(node, "vms.vm1 (netkit nk-vm1): this kernel has no netkit (CONFIG_NETKIT, Linux 6.7+)")
+    refused_untouched(node, "provision.yml", "vms.vm1 (netkit nk-vm1): this kernel has no netkit (CONFIG_NETKIT, Linux 6.7+)")

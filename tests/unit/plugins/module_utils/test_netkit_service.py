@@ -383,3 +383,39 @@ def test_a_read_the_kernel_refuses_is_reported_with_what_it_needs():
     with pytest.raises(KernelError) as e:
         svc.run_info({"netns": None}, Refusing(silent))
     assert e.value.errno == 110 and "within 10 s" in str(e.value)
+
+
+LINKS = [{"name": "nk-vm1", "pairing": "single", "lower": {"device": "eth0", "queues": [14, 15], "binding": "auto"}},
+         {"name": "nk-vm2", "pairing": None, "lower": {"device": "eth0", "queues": [16, 17], "binding": "auto"}},
+         {"name": "nk-pair", "pairing": "pair", "lower": None}]
+
+
+@pytest.mark.parametrize("btf, leasing, unsupported", [
+    (K73, True, []),
+    ({}, False, [("nk-vm1", "netkit", "this kernel has no netkit (CONFIG_NETKIT, Linux 6.7+)"),
+                 ("nk-vm2", "netkit", "this kernel has no netkit (CONFIG_NETKIT, Linux 6.7+)"),
+                 ("nk-pair", "netkit", "this kernel has no netkit (CONFIG_NETKIT, Linux 6.7+)")]),
+    # 6.12: no single mode (asked for, or the one lower needs unset), no way to bind queues; a pair is fine
+    (K612, False, [("nk-vm1", "single", "pairing: single needs Linux 7.1 (IFLA_NETKIT_PAIRING, netkit single mode)"),
+                   ("nk-vm2", "lower", "lower: binding NIC queues needs queue leasing, Linux 7.1 (netdev generic "
+                                       "netlink queue-create), or a kernel carrying the netkit LOWERDEV patch")]),
+    (K73, False, [(name, "lower", "lower: binding NIC queues needs queue leasing") for name in ("nk-vm1", "nk-vm2")]),
+])
+def test_info_names_each_link_this_kernel_cannot_make_and_changes_nothing(btf, leasing, unsupported):
+    """netkit_info's links: netkit_link's own kernel checks, per device, reported (not failed) before
+    anything is made; the roles stop on them before their first change."""
+    k = FakeKernel(btf=btf, leasing=leasing)
+    got = svc.run_info({"netns": [], "nics": [], "links": copy.deepcopy(LINKS)}, k)["unsupported"]
+    assert [(u["name"], u["feature"]) for u in got] == [want[:2] for want in unsupported]
+    for entry, want in zip(got, unsupported):
+        assert entry["message"].startswith(want[2]), entry["message"]
+    assert not k.calls
+
+
+def test_info_refuses_a_link_whose_queues_are_not_a_range():
+    k = FakeKernel()
+    links = copy.deepcopy(LINKS)
+    links[1]["lower"]["queues"] = [16]
+    with pytest.raises(ValidationError) as err:
+        svc.run_info({"netns": [], "nics": [], "links": links}, k)
+    assert err.value.option == "links[1].lower.queues" and "give [from, to]" in str(err.value)
