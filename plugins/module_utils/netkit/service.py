@@ -651,6 +651,9 @@ def run_link(params, backend, check_mode=False, diff=False):
 
 @_reading_errors
 def run_info(params, backend):
+    links = params.get("links") or []
+    for index, link in enumerate(links):  # bad input is refused before the kernel is read
+        check_lower_queues(link.get("lower"), "links[%d].lower.queues" % index)
     caps = backend.capabilities()
     namespaces = [None] + list(params.get("netns") or [])
     devices = []
@@ -691,7 +694,7 @@ def run_info(params, backend):
     return {"changed": False, "capabilities": caps, "devices": out,
             "nic_leases": dict((nic, dict((str(q), l) for q, l in sorted((t or {}).items())))
                                for nic, t in leases.items()),
-            "unsupported": unsupported_links(params.get("links") or [], caps)}
+            "unsupported": unsupported_links(links, caps)}
 
 
 def check_lower_queues(lower, option="lower.queues"):
@@ -703,9 +706,8 @@ def check_lower_queues(lower, option="lower.queues"):
 
 def unsupported_links(links, caps):
     """-> ``[{name, feature, message}]`` for each of ``links`` (netkit_link's name, pairing and lower)
-    that this kernel cannot make, from ``check_kernel`` (what netkit_link and host_network refuse)."""
-    for index, link in enumerate(links):
-        check_lower_queues(link.get("lower"), "links[%d].lower.queues" % index)
+    that this kernel cannot make, from ``check_kernel`` (what netkit_link and host_network refuse); their
+    ``lower.queues`` are checked by the caller (``check_lower_queues``)."""
     out = []
     for link in links:
         try:

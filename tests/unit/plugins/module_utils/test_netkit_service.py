@@ -416,6 +416,8 @@ def test_info_refuses_a_link_whose_queues_are_not_a_range():
     k = FakeKernel()
     links = copy.deepcopy(LINKS)
     links[1]["lower"]["queues"] = [16]
+    k.capabilities = lambda: pytest.fail("the kernel was read before the input was checked")
     with pytest.raises(ValidationError) as err:
         svc.run_info({"netns": [], "nics": [], "links": links}, k)
     assert err.value.option == "links[1].lower.queues" and "give [from, to]" in str(err.value)
+    assert not k.reads and not k.calls
