@@ -87,6 +87,63 @@ static u32 nsim_rxfh_allowed(int ft)
 	}
 }
 
+/* The hashed fields of FLOW_TYPE: one setting for all tables, like mlx5. */
+static int nsim_rss_fields_get(struct net_device *dev, u32 flow_type, u64 *data)
+{
+	struct nsim_rss *rss = nsim_rss(dev);
+	int ft = nsim_rxfh_ft(flow_type);
+
+	if (ft < 0)
+		return -EOPNOTSUPP;
+	spin_lock_bh(&rss->lock);
+	*data = rss->fields[ft];
+	spin_unlock_bh(&rss->lock);
+	return 0;
+}
+
+/* Any subset of the fields a flow type allows, like mlx5; nothing else. */
+static int nsim_rss_fields_set(struct net_device *dev, u32 flow_type, u64 data,
+			       struct netlink_ext_ack *extack)
+{
+	struct nsim_rss *rss = nsim_rss(dev);
+	int ft = nsim_rxfh_ft(flow_type);
+
+	if (ft < 0) {
+		NL_SET_ERR_MSG_MOD(extack, "flow type not supported (tcp4 udp4 sctp4 ip4 tcp6 udp6 sctp6 ip6 are)");
+		return -EOPNOTSUPP;
+	}
+	if (data & ~(u64)nsim_rxfh_allowed(ft)) {
+		if (nsim_rxfh_allowed(ft) & NSIM_RXFH_L4)
+			NL_SET_ERR_MSG_MOD(extack,
+					   "hash fields not supported (IP addresses and L4 ports are)");
+		else
+			NL_SET_ERR_MSG_MOD(extack, "hash fields not supported (IP addresses are)");
+		return -EINVAL;
+	}
+	spin_lock_bh(&rss->lock);
+	rss->fields[ft] = data;
+	spin_unlock_bh(&rss->lock);
+	return 0;
+}
+
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 16, 0)
+int nsim_get_rxfh_fields(struct net_device *dev, struct ethtool_rxfh_fields *fields)
+{
+	u64 data;
+	int err = nsim_rss_fields_get(dev, fields->flow_type, &data);
+
+	if (!err)
+		fields->data = data;
+	return err;
+}
+
+int nsim_set_rxfh_fields(struct net_device *dev, const struct ethtool_rxfh_fields *fields,
+			 struct netlink_ext_ack *extack)
+{
+	return nsim_rss_fields_set(dev, fields->flow_type, fields->data, extack);
+}
+#endif
+
 void nsim_rss_init(struct netdevsim *ns)
 {
 	struct nsim_rss *rss = &ns->ethtool.rss;
@@ -353,50 +410,14 @@ int nsim_get_rxnfc(struct net_device *dev, struct ethtool_rxnfc *info,
 		return nsim_get_rule(rss, info);
 	case ETHTOOL_GRXCLSRLALL:
 		return nsim_get_all_rules(rss, info, rule_locs);
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 16, 0)
+	case ETHTOOL_GRXFH:
+		return nsim_rss_fields_get(dev, info->flow_type & ~FLOW_RSS, &info->data);
+#endif
 	default:
 		return -EOPNOTSUPP;
 	}
 }
-
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 16, 0)
-int nsim_get_rxfh_fields(struct net_device *dev, struct ethtool_rxfh_fields *fields)
-{
-	struct nsim_rss *rss = nsim_rss(dev);
-	int ft = nsim_rxfh_ft(fields->flow_type);
-
-	if (ft < 0)
-		return -EOPNOTSUPP;
-	spin_lock_bh(&rss->lock);
-	fields->data = rss->fields[ft];
-	spin_unlock_bh(&rss->lock);
-	return 0;
-}
-
-/* Any subset of the fields a flow type allows, like mlx5; nothing else. */
-int nsim_set_rxfh_fields(struct net_device *dev, const struct ethtool_rxfh_fields *fields,
-			 struct netlink_ext_ack *extack)
-{
-	struct nsim_rss *rss = nsim_rss(dev);
-	int ft = nsim_rxfh_ft(fields->flow_type);
-
-	if (ft < 0) {
-		NL_SET_ERR_MSG_MOD(extack, "flow type not supported (tcp4 udp4 sctp4 ip4 tcp6 udp6 sctp6 ip6 are)");
-		return -EOPNOTSUPP;
-	}
-	if (fields->data & ~nsim_rxfh_allowed(ft)) {
-		if (nsim_rxfh_allowed(ft) & NSIM_RXFH_L4)
-			NL_SET_ERR_MSG_MOD(extack,
-					   "hash fields not supported (IP addresses and L4 ports are)");
-		else
-			NL_SET_ERR_MSG_MOD(extack, "hash fields not supported (IP addresses are)");
-		return -EINVAL;
-	}
-	spin_lock_bh(&rss->lock);
-	rss->fields[ft] = fields->data;
-	spin_unlock_bh(&rss->lock);
-	return 0;
-}
-#endif
 
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 19, 0)
 u32 nsim_get_rx_ring_count(struct net_device *dev)
@@ -571,6 +592,10 @@ int nsim_set_rxnfc(struct net_device *dev, struct ethtool_rxnfc *info)
 		return nsim_add_rule(dev, info);
 	case ETHTOOL_SRXCLSRLDEL:
 		return nsim_del_rule(dev, info->fs.location);
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 16, 0)
+	case ETHTOOL_SRXFH:
+		return nsim_rss_fields_set(dev, info->flow_type & ~FLOW_RSS, info->data, NULL);
+#endif
 	default:
 		return -EOPNOTSUPP;
 	}

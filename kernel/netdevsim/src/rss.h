@@ -83,7 +83,7 @@ int nsim_set_rxfh_fields(struct net_device *dev, const struct ethtool_rxfh_field
 	.get_rxfh_fields	= nsim_get_rxfh_fields,		\
 	.set_rxfh_fields	= nsim_set_rxfh_fields,
 #else
-/* 6.12: rx-flow-hash goes through get/set_rxnfc; the fields stay the defaults. */
+/* Before 6.16 rx-flow-hash goes through get/set_rxnfc (ETHTOOL_GRXFH, ETHTOOL_SRXFH). */
 #define NSIM_RSS_FIELDS_OPS
 #endif
 

@@ -8,7 +8,9 @@ hashed fields), predicts the queue of each flow of the RSS verification suite wi
 function checked against that suite (lab_toeplitz.py, tests/unit/lab/test_toeplitz.py), sends its
 frames from the wire, and compares with the queue whose counters the kernel's ``ethtool -S`` shows
 moving (``rxN_packets``). Two default tables (every 16th entry, and runs of 16) show the low 7 bits of
-each hash, which are all a 128-entry table uses.
+each hash, which are all a 128-entry table uses. Both run on the 7.x node and on the 6.12 one, whose
+kernel takes the hashed fields through ``get_rxnfc``/``set_rxnfc`` instead of the 6.16+ ``rxfh_fields``
+operations.
 
 The suite's flows use public addresses. Their frames go from the lab's wire port to the lab NIC inside
 the lab node and no further: they are addressed to a MAC address that no interface has, so after the NIC
@@ -90,12 +92,12 @@ print(json.dumps(moved))
 '''
 
 
-@pytest.fixture(scope="module")
-def lab(lab_node):
-    node = lab_node
+@pytest.fixture(scope="module", params=["7.x", "6.12"])
+def lab(request):
+    node = request.getfixturevalue("lab_node" if request.param == "7.x" else "lab_node_612")
     if "rx0_packets:" not in node.sh("ethtool -S %s" % node.nic):
         pytest.fail("the lab NIC %s has no per-queue counters (ethtool -S rx0_packets): is kernel/netdevsim "
-                    "0004 applied?" % node.nic)
+                    "per-queue statistics patch (7.3/0004, 6.12/0003) applied?" % node.nic)
     node.sh("ethtool -N %s rx-flow-hash udp4 sd && ethtool -N %s rx-flow-hash udp6 sd" % (node.nic, node.nic))
     yield node
     clean(node)
