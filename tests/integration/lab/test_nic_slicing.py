@@ -252,4 +252,3 @@ def rule_kinds(lab):
     check("10.0.0.2", 9, passed_all)
     ok(run(lab, "ntuple_rules", {"device": lab.nic, "state": "deleted", "rules": [rules["rules"][1]]}))
     check("10.0.0.9", 9, passed_all)
-
