@@ -172,23 +172,26 @@ def _allocate_addresses(vms, previous, subnets):
     taken = set()
     for vm in vms:
         taken.update(vm["given"])
-    result = {}
+    result = dict((vm["name"], list(vm["given"])) for vm in vms)
+    wanting = []  # (VM name, subnet) still without an address
+    # First every VM keeps the address its previous plan gave it, so that no VM's new address can take
+    # another VM's kept one (a new VM listed before an old one would otherwise move it).
     for vm in vms:
-        addrs = list(vm["given"])
         for net in subnets:
-            if any(a.version == net.version for a in addrs):
+            if any(a.version == net.version for a in result[vm["name"]]):
                 continue
-            keep = None
             for old in (prev.get(vm["name"]) or {}).get("addresses") or []:
                 ip = ipaddress.ip_address(old)
                 if ip.version == net.version and ip in net and ip not in taken:
-                    keep = ip
+                    taken.add(ip)
+                    result[vm["name"]].append(ip)
                     break
-            if keep is None:
-                keep = _first_free(net, taken, vm["name"])
-            taken.add(keep)
-            addrs.append(keep)
-        result[vm["name"]] = addrs
+            else:
+                wanting.append((vm["name"], net))
+    for name, net in wanting:
+        ip = _first_free(net, taken, name)
+        taken.add(ip)
+        result[name].append(ip)
     return result
 
 

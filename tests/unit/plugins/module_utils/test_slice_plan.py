@@ -50,6 +50,13 @@ def test_adding_or_removing_a_vm_moves_no_other():
     assert back["vms"]["vm4"]["addresses"] == first["vms"]["vm4"]["addresses"]
 
 
+def test_a_new_vm_listed_before_the_others_takes_none_of_their_addresses():
+    first = plan([{"name": "b", "queues": 1}, {"name": "c", "queues": 1}], "eth0", 16, 8, SUBNETS)
+    added = plan([{"name": n, "queues": 1} for n in "abc"], "eth0", 16, 8, SUBNETS, previous=first)
+    assert [added["vms"][n]["addresses"] for n in "bc"] == [first["vms"][n]["addresses"] for n in "bc"]
+    assert added["vms"]["a"]["addresses"] == ["10.0.0.4", "fd00:10::4"]
+
+
 def test_plan_is_deterministic_and_mac_stable():
     assert plan(six(), "eth0", 16, 8, SUBNETS) == plan(six(), "eth0", 16, 8, SUBNETS)
     assert default_mac("eth0", "vm1") == plan(six(), "eth0", 16, 8)["vms"]["vm1"]["mac"]
