@@ -36,9 +36,13 @@ options:
     type: int
     required: true
   subnets:
-    description: The host's VM subnets (IPv4 and IPv6 CIDR); addresses must lie inside, and VMs without one get one.
+    description:
+      - The host's VM subnets; addresses must lie inside, and VMs without one get one.
+      - Each is a network in CIDR form (addresses from its third one up), or an address pool C({network, range,
+        exclude}) (C(range) the addresses VMs get, C(exclude) a list of addresses VMs never get; each an address,
+        a range C(FIRST-LAST) or a network in CIDR form inside C(network)).
     type: list
-    elements: str
+    elements: raw
   previous:
     description: The plan from the last run (for stability).
     type: dict

@@ -49,9 +49,15 @@ options:
         type: int
         required: true
       subnets:
-        description: The host's VM subnets (IPv4 and IPv6 CIDR); VMs without an address of a family get one from them.
+        description:
+          - The host's VM subnets; VMs without an address of a family get one from them, and given addresses must
+            lie inside them.
+          - Each is a network in CIDR form (C(10.0.0.0/24), addresses from its third one up), or an address pool
+            C({network, range, exclude}) (C(range) the addresses VMs get, C(exclude) a list of addresses VMs
+            never get; each an address, a range C(FIRST-LAST) or a network in CIDR form inside C(network)), as in
+            C(docs/planning.md).
         type: list
-        elements: str
+        elements: raw
         default: []
       vms:
         description: The VMs, each C({name, queues, addresses, mac}), as in C(docs/planning.md).
@@ -173,7 +179,10 @@ EXAMPLES = r"""
       device: eth0
       queues: 16
       host_queues: 8
-      subnets: [10.0.0.0/24]
+      subnets:
+        - fd00:10::/64
+        # VMs without an IPv4 address get one of .100 to .199, never .150
+        - {network: 10.0.0.0/24, range: 10.0.0.100-10.0.0.199, exclude: [10.0.0.150]}
       vms:
         - {name: vm1, queues: 1, addresses: [10.0.0.2]}
         - {name: vm2, queues: 2}
@@ -270,7 +279,7 @@ ARGUMENT_SPEC = dict(
         device=dict(type="str", required=True),
         queues=dict(type="int", required=True),
         host_queues=dict(type="int", required=True),
-        subnets=dict(type="list", elements="str", default=[]),
+        subnets=dict(type="list", elements="raw", default=[]),
         vms=dict(type="list", elements="dict", required=True),
     )),
     plan=dict(type="dict"),

@@ -35,19 +35,158 @@ def _int(option, value, minimum):
     return value
 
 
-def _subnets(subnets):
+POOL_KEYS = ("network", "range", "exclude")
+SPAN_FORMS = "an address, a range FIRST-LAST or a network in CIDR form"
+
+
+class Pool:
+    """One of the host's VM subnets: the network a VM's addresses must lie in, and the addresses the
+    planner gives VMs from it.  Those are the pool's range (by default the network less its network
+    address and first host, the gateway) less its exclusions, never the network address or the IPv4
+    broadcast address; kept as sorted, disjoint ``(first, last)`` integer intervals."""
+
+    def __init__(self, option, network, free, excluded):
+        self.option = option
+        self.network = network
+        self.version = network.version
+        self.free = free
+        self.excluded = excluded  # [(first, last, the text the user gave)]
+
+    def __str__(self):
+        return str(self.network)
+
+    def describe(self):
+        """The pool as the user wrote it, for messages."""
+        parts = [str(self.network)]
+        if self.free:
+            parts.append("allocating %s" % ", ".join(_span_text(self.version, lo, hi) for lo, hi in self.free))
+        return "%s (%s)" % (self.option, "; ".join(parts))
+
+    def exclusion_of(self, ip):
+        for lo, hi, text in self.excluded:
+            if lo <= int(ip) <= hi:
+                return text
+        return None
+
+    def allocatable(self, ip):
+        return ip.version == self.version and any(lo <= int(ip) <= hi for lo, hi in self.free)
+
+    def first_free(self, taken):
+        """The lowest allocatable address not in TAKEN; each step past a taken address, so this ends
+        after at most len(TAKEN) + 1 steps per interval, however large the network."""
+        make = ipaddress.IPv4Address if self.version == 4 else ipaddress.IPv6Address
+        for lo, hi in self.free:
+            value = lo
+            while value <= hi:
+                ip = make(value)
+                if ip not in taken:
+                    return ip
+                value += 1
+        return None
+
+
+def _span_text(version, lo, hi):
+    make = ipaddress.IPv4Address if version == 4 else ipaddress.IPv6Address
+    return str(make(lo)) if lo == hi else "%s-%s" % (make(lo), make(hi))
+
+
+def _span(option, text, network):
+    """An address, a range FIRST-LAST or a CIDR network inside NETWORK -> (first, last) as integers."""
+    if not isinstance(text, str):
+        raise ValidationError(option, "%r is not %s" % (text, SPAN_FORMS), value=text,
+                              allowed="%s inside %s" % (SPAN_FORMS, network))
+    try:
+        if "-" in text:
+            first, last = (ipaddress.ip_address(part.strip()) for part in text.split("-", 1))
+        elif "/" in text:
+            sub = ipaddress.ip_network(text.strip(), strict=True)
+            first, last = sub.network_address, sub.broadcast_address
+        else:
+            first = last = ipaddress.ip_address(text.strip())
+    except ValueError as err:
+        raise ValidationError(option, "%r is not %s (%s)" % (text, SPAN_FORMS, err), value=text,
+                              allowed="%s inside %s" % (SPAN_FORMS, network))
+    if first.version != network.version or last.version != network.version \
+            or first not in network or last not in network:
+        raise ValidationError(option, "%s is not inside %s" % (text, network), value=text,
+                              allowed="%s inside %s" % (SPAN_FORMS, network))
+    if int(first) > int(last):
+        raise ValidationError(option, "%s starts after it ends" % text, value=text,
+                              allowed="FIRST-LAST with FIRST at most LAST")
+    return int(first), int(last)
+
+
+def _subtract(intervals, lo, hi):
     out = []
-    for n, text in enumerate(subnets or []):
-        try:
-            out.append(ipaddress.ip_network(str(text), strict=True))
-        except ValueError as err:
-            raise ValidationError("subnets[%d]" % n, "%r is not a network in CIDR form (%s)" % (text, err),
-                                  value=text)
-        for m, other in enumerate(out[:-1]):
+    for a, b in intervals:
+        if b < lo or a > hi:
+            out.append((a, b))
+            continue
+        if a < lo:
+            out.append((a, lo - 1))
+        if b > hi:
+            out.append((hi + 1, b))
+    return out
+
+
+def _network(option, text):
+    try:
+        return ipaddress.ip_network(str(text), strict=True)
+    except ValueError as err:
+        raise ValidationError(option, "%r is not a network in CIDR form (%s)" % (text, err), value=text,
+                              allowed="a network like 10.0.0.0/24 or fd00:10::/64, host bits zero")
+
+
+def _pool(n, entry):
+    option = "subnets[%d]" % n
+    if isinstance(entry, dict):
+        unknown = sorted(set(entry) - set(POOL_KEYS))
+        if unknown:
+            raise ValidationError(option, "unknown key(s) %s" % ", ".join(unknown), value=unknown,
+                                  allowed=", ".join(POOL_KEYS))
+        if entry.get("network") is None:
+            raise ValidationError(option + ".network", "a pool needs its network", value=None,
+                                  allowed="a network in CIDR form")
+        network = _network(option + ".network", entry["network"])
+        given_range = entry.get("range")
+        exclude = entry.get("exclude") or []
+        if not isinstance(exclude, list):
+            raise ValidationError(option + ".exclude", "must be a list of addresses, ranges or networks",
+                                  value=exclude, allowed="a list of %ss inside %s" % (SPAN_FORMS, network))
+    else:
+        network = _network(option, entry)
+        given_range, exclude = None, []
+    first, last = int(network.network_address), int(network.broadcast_address)
+    if given_range is None:
+        free = [(first + 2, last)]  # the network address and the first host (the gateway) are never given
+    else:
+        free = [_span(option + ".range", given_range, network)]
+    free = _subtract(free, first, first)
+    if network.version == 4:
+        free = _subtract(free, last, last)
+    excluded = []
+    for m, text in enumerate(exclude):
+        lo, hi = _span("%s.exclude[%d]" % (option, m), text, network)
+        excluded.append((lo, hi, str(text)))
+        free = _subtract(free, lo, hi)
+    return Pool(option, network, free, excluded)
+
+
+def _subnets(subnets):
+    subnets = [] if subnets is None else subnets
+    if not isinstance(subnets, (list, tuple)):
+        raise ValidationError("subnets", "must be a list of networks or pools", value=subnets,
+                              allowed="CIDR networks, or {network, range, exclude}")
+    out = []
+    for n, entry in enumerate(subnets):
+        pool = _pool(n, entry)
+        for m, other in enumerate(out):
             # one address would belong to two pools: the plan could not say which subnet a VM is in
-            if out[-1].version == other.version and out[-1].overlaps(other):
+            if pool.version == other.version and pool.network.overlaps(other.network):
                 raise ValidationError("subnets[%d]" % n, "%s overlaps subnets[%d] (%s); give each address pool once"
-                                      % (out[-1], m, other), value=text, allowed="networks that do not overlap")
+                                      % (pool, m, other), value=str(pool.network),
+                                      allowed="networks that do not overlap")
+        out.append(pool)
     return out
 
 
@@ -91,13 +230,18 @@ def _vms(vms, subnets):
                                       value=str(ip))
             addrs[ip] = name
             if subnets:
-                home = [s for s in subnets if s.version == ip.version and ip in s]
+                home = [s for s in subnets if s.version == ip.version and ip in s.network]
                 if not home:
                     raise ValidationError(opt + ".addresses", "%s is outside the host's VM subnets (%s)" % (
                         ip, ", ".join(str(s) for s in subnets)), value=str(ip))
-                if ip == home[0].network_address:
+                if ip == home[0].network.network_address:
                     raise ValidationError(opt + ".addresses", "%s is the network address of %s" % (ip, home[0]),
                                           value=str(ip))
+                excluded = home[0].exclusion_of(ip)
+                if excluded is not None:
+                    raise ValidationError(opt + ".addresses", "%s is excluded from %s (%s.exclude: %s)" % (
+                        ip, home[0], home[0].option, excluded), value=str(ip),
+                        allowed="an address of %s outside its exclusions" % home[0])
             given.append(ip)
         mac = vm.get("mac")
         if mac is not None:
@@ -173,37 +317,30 @@ def _allocate_addresses(vms, previous, subnets):
     for vm in vms:
         taken.update(vm["given"])
     result = dict((vm["name"], list(vm["given"])) for vm in vms)
-    wanting = []  # (VM name, subnet) still without an address
-    # First every VM keeps the address its previous plan gave it, so that no VM's new address can take
-    # another VM's kept one (a new VM listed before an old one would otherwise move it).
+    wanting = []  # (VM name, pool) still without an address
+    # First every VM keeps the address its previous plan gave it, if the pool still allocates it (a new
+    # range or exclusion gives it up), so that no VM's new address can take another VM's kept one.
     for vm in vms:
-        for net in subnets:
-            if any(a.version == net.version for a in result[vm["name"]]):
+        for pool in subnets:
+            if any(a.version == pool.version for a in result[vm["name"]]):
                 continue
             for old in (prev.get(vm["name"]) or {}).get("addresses") or []:
                 ip = ipaddress.ip_address(old)
-                if ip.version == net.version and ip in net and ip not in taken:
+                if pool.allocatable(ip) and ip not in taken:
                     taken.add(ip)
                     result[vm["name"]].append(ip)
                     break
             else:
-                wanting.append((vm["name"], net))
-    for name, net in wanting:
-        ip = _first_free(net, taken, name)
+                wanting.append((vm["name"], pool))
+    for name, pool in wanting:
+        ip = pool.first_free(taken)
+        if ip is None:
+            raise ValidationError(pool.option, "no free address left in %s for VM %s" % (pool.describe(), name),
+                                  value=str(pool.network),
+                                  allowed="a larger network or range, fewer exclusions, or addresses given to VMs")
         taken.add(ip)
         result[name].append(ip)
     return result
-
-
-def _first_free(net, taken, name):
-    # the network address and the first host (the gateway) are never given to a VM
-    start = int(net.network_address) + 2
-    end = int(net.broadcast_address) - (1 if net.version == 4 else 0)
-    for value in range(start, min(end, start + 65536) + 1):
-        ip = ipaddress.ip_address(value)
-        if ip not in taken:
-            return ip
-    raise ValidationError("subnets", "no free address left in %s for VM %s" % (net, name), value=str(net))
 
 
 def plan(vms, device, queues, host_queues, subnets=None, previous=None):

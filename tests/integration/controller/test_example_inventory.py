@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """inventories/example plans cleanly: ansible-playbook with that inventory runs the slice_plan filter
-for every VM host on the controller (no host is contacted) and each plan fits its NIC."""
+for every VM host on the controller (no host is contacted), each plan fits its NIC, and the compute hosts'
+address pool gives exactly the addresses of its range less its exclusions."""
 
 from __future__ import annotations
 
@@ -53,3 +54,8 @@ def test_every_host_of_the_example_inventory_plans(tmp_path):
             families.update(r["flow_type"] for r in vm["rules"])
         assert plan["device"].startswith(("enp", "ens")), plan["device"]
     assert families == {"ip4", "ip6"}
+    # the compute hosts' IPv4 pool: given addresses stay, the others come from its range less its exclusions
+    compute = plans["compute-01.example.net"]["vms"]
+    assert [compute[n]["addresses"] for n in ("db1", "web1", "web2", "web3", "cache1")] == [
+        ["10.20.0.10", "2001:db8:20::10"], ["10.20.1.10", "2001:db8:20::2"], ["10.20.1.11", "2001:db8:20::3"],
+        ["10.20.1.14", "2001:db8:20::4"], ["10.20.1.15", "2001:db8:20::5"]]

@@ -149,6 +149,21 @@ CASES = [
     ("subnet too small for the VMs", inventory([vm(), vm(name="vm2"), vm(name="vm3")], subnets=("10.0.0.0/31",)),
      ["subnets"]),
     ("host queues leaving none for VMs", inventory([vm()], host_queues=16), ["host_queues"]),
+    ("pool range outside its network",
+     inventory([vm()], subnets=({"network": "10.0.0.0/24", "range": "10.0.1.1-10.0.1.9"},)),
+     ["subnets[0].range", "inside 10.0.0.0/24"]),
+    ("pool with an unknown key", inventory([vm()], subnets=({"network": "10.0.0.0/24", "gateway": "10.0.0.1"},)),
+     ["subnets[0]", "network, range, exclude"]),
+    ("inventory pool exclusion that is not an address",
+     host_inventory(subnets=[{"network": "10.0.0.0/24", "exclude": ["10.0.0.300"]}]),
+     ["inventory.subnets[0].exclude[0]", "FIRST-LAST"]),
+    ("inventory VM address in a pool exclusion",
+     host_inventory(subnets=[{"network": "10.0.0.0/24", "exclude": ["10.0.0.4-10.0.0.6"]}],
+                    vms=[vm(addresses=["10.0.0.5"])]),
+     ["inventory.vms[0].addresses", "subnets[0].exclude: 10.0.0.4-10.0.0.6"]),
+    ("inventory pool with no address left",
+     host_inventory(subnets=[{"network": "10.0.0.0/24", "range": "10.0.0.9-10.0.0.9"}], vms=[vm(), vm(name="vm2")]),
+     ["inventory.subnets[0]", "no free address left"]),
 ]
 
 

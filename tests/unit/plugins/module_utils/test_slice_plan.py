@@ -3,12 +3,22 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from ansible_collections.vmnet.netkit.plugins.module_utils.errors import ValidationError
 from ansible_collections.vmnet.netkit.plugins.module_utils.plan.slices import default_mac, plan, qemu_netdev, xml_attr
 
 SUBNETS = ["10.0.0.0/24", "fd00:10::/64"]
+
+
+# an address pool: allocations from its range less its exclusions
+POOL = {"network": "10.0.0.0/24", "range": "10.0.0.10-10.0.0.20", "exclude": ["10.0.0.12", "10.0.0.14/31"]}
+
+
+def named(*names, **kw):
+    return [dict({"name": n, "queues": 1}, **kw) for n in names]
 
 
 def six():
@@ -51,8 +61,8 @@ def test_adding_or_removing_a_vm_moves_no_other():
 
 
 def test_a_new_vm_listed_before_the_others_takes_none_of_their_addresses():
-    first = plan([{"name": "b", "queues": 1}, {"name": "c", "queues": 1}], "eth0", 16, 8, SUBNETS)
-    added = plan([{"name": n, "queues": 1} for n in "abc"], "eth0", 16, 8, SUBNETS, previous=first)
+    first = plan(named("b", "c"), "eth0", 16, 8, SUBNETS)
+    added = plan(named("a", "b", "c"), "eth0", 16, 8, SUBNETS, previous=first)
     assert [added["vms"][n]["addresses"] for n in "bc"] == [first["vms"][n]["addresses"] for n in "bc"]
     assert added["vms"]["a"]["addresses"] == ["10.0.0.4", "fd00:10::4"]
 
@@ -84,12 +94,108 @@ def test_plan_is_deterministic_and_mac_stable():
     ([{"name": "a", "queues": 1}], {"subnets": ["10.0.0.1/24"]}, "subnets[0]", "CIDR"),
     ([{"name": "a", "queues": 1}], {"subnets": ["10.0.0.0/24", "fd00::/64", "10.0.0.128/25"]}, "subnets[2]",
      "overlaps subnets[0] (10.0.0.0/24)"),
-    ([{"name": "a", "queues": 1}, {"name": "b", "queues": 1}], {"subnets": ["10.0.0.0/30"]}, "subnets", "no free address"),
+    ([{"name": "a", "queues": 1}, {"name": "b", "queues": 1}], {"subnets": ["10.0.0.0/30"]}, "subnets[0]",
+     "no free address left in subnets[0] (10.0.0.0/30; allocating 10.0.0.2) for VM b"),
 ])
 def test_errors_name_the_option(vms, kw, option, text):
     with pytest.raises(ValidationError) as err:
         plan(vms, "eth0", 16, 8, **kw)
     assert err.value.option == option and text in str(err.value)
+
+
+def test_a_pool_allocates_from_its_range_less_its_exclusions():
+    p = plan(named("a", "b", "c", "d"), "eth0", 16, 8, [POOL, "fd00:10::/64"])
+    assert [p["vms"][n]["addresses"][0] for n in "abcd"] == ["10.0.0.10", "10.0.0.11", "10.0.0.13", "10.0.0.16"]
+    assert p["vms"]["d"]["addresses"][1] == "fd00:10::5"
+
+
+def test_a_given_address_may_lie_outside_the_range_but_not_in_an_exclusion():
+    p = plan(named("a", addresses=["10.0.0.200"]), "eth0", 16, 8, [POOL])
+    assert p["vms"]["a"]["addresses"] == ["10.0.0.200"]
+    with pytest.raises(ValidationError) as err:
+        plan(named("a", addresses=["10.0.0.15"]), "eth0", 16, 8, [POOL])
+    assert err.value.option == "vms[0].addresses"
+    assert "10.0.0.15 is excluded from 10.0.0.0/24 (subnets[0].exclude: 10.0.0.14/31)" in str(err.value)
+
+
+def test_an_address_the_pool_no_longer_allocates_is_given_up_and_the_others_stay():
+    first = plan(named("a", "b"), "eth0", 16, 8, ["10.0.0.0/24"])
+    assert [first["vms"][n]["addresses"] for n in "ab"] == [["10.0.0.2"], ["10.0.0.3"]]
+    narrowed = dict(POOL, range="10.0.0.3-10.0.0.20", exclude=[])
+    again = plan(named("a", "b"), "eth0", 16, 8, [narrowed], previous=first)
+    assert again["vms"]["b"]["addresses"] == ["10.0.0.3"]  # still in the pool: kept
+    assert again["vms"]["a"]["addresses"] == ["10.0.0.4"]  # 10.0.0.2 left the range: the first free one
+
+
+def test_a_pool_range_may_include_the_gateway_but_never_the_network_or_broadcast_address():
+    p = plan(named("a", "b"), "eth0", 16, 8, [{"network": "10.0.0.0/30", "range": "10.0.0.0/30"}])
+    assert [p["vms"][n]["addresses"] for n in "ab"] == [["10.0.0.1"], ["10.0.0.2"]]
+    with pytest.raises(ValidationError) as err:
+        plan(named("a", "b", "c"), "eth0", 16, 8, [{"network": "10.0.0.0/30", "range": "10.0.0.0/30"}])
+    assert "no free address left in subnets[0] (10.0.0.0/30; allocating 10.0.0.1-10.0.0.2) for VM c" in str(err.value)
+    # IPv6 has no broadcast address: the last one is a host's
+    p = plan(named("a", "b", "c"), "eth0", 16, 8, [{"network": "fd00::/126", "range": "fd00::/126"}])
+    assert [p["vms"][n]["addresses"] for n in "abc"] == [["fd00::1"], ["fd00::2"], ["fd00::3"]]
+
+
+def test_pools_match_an_independent_set_arithmetic():
+    """Every allocation equals the first free addresses of netaddr's IPSet of range - exclusions."""
+    netaddr = pytest.importorskip("netaddr")
+    rng = random.Random(7)
+    for case in range(200):
+        v6 = case % 2 == 1
+        net = netaddr.IPNetwork("fd00:%x::/120" % case if v6 else "10.%d.0.0/24" % case)
+        first, last = int(net.first), int(net.last)
+        lo = rng.randint(first, last)
+        hi = rng.randint(lo, min(last, lo + 40))
+        entry = {"network": str(net), "range": "%s-%s" % (netaddr.IPAddress(lo, net.version),
+                                                          netaddr.IPAddress(hi, net.version))}
+        expect = netaddr.IPSet(netaddr.IPRange(lo, hi)) - netaddr.IPSet([net.network])
+        if not v6:
+            expect -= netaddr.IPSet([net.broadcast])
+        exclusions = []
+        for _exclusion in range(rng.randint(0, 3)):
+            a = rng.randint(lo, hi)
+            b = rng.randint(a, min(hi, a + 5))
+            exclusions.append("%s-%s" % (netaddr.IPAddress(a, net.version), netaddr.IPAddress(b, net.version)))
+            expect -= netaddr.IPSet(netaddr.IPRange(a, b))
+        entry["exclude"] = exclusions
+        free = [str(ip) for ip in expect]
+        count = rng.randint(1, 6)
+        vms = named(*["vm%d" % n for n in range(count)])
+        if count > len(free):
+            with pytest.raises(ValidationError) as err:
+                plan(vms, "eth0", 16, 8, [entry])
+            assert err.value.option == "subnets[0]" and "no free address left" in str(err.value)
+            continue
+        p = plan(vms, "eth0", 16, 8, [entry])
+        assert [p["vms"]["vm%d" % n]["addresses"][0] for n in range(count)] == free[:count], entry
+
+
+@pytest.mark.parametrize("pool, option, text", [
+    ({"network": "10.0.0.0/24", "size": 4}, "subnets[0]", "unknown key(s) size (allowed: network, range, exclude)"),
+    ({"range": "10.0.0.10-10.0.0.20"}, "subnets[0].network", "a pool needs its network"),
+    ({"network": "10.0.0.1/24"}, "subnets[0].network", "not a network in CIDR form"),
+    (dict(POOL, range="10.0.0.20-10.0.0.10"), "subnets[0].range", "10.0.0.20-10.0.0.10 starts after it ends"),
+    (dict(POOL, range="10.0.1.1-10.0.1.9"), "subnets[0].range", "10.0.1.1-10.0.1.9 is not inside 10.0.0.0/24"),
+    (dict(POOL, range="fd00::1-fd00::9"), "subnets[0].range", "is not inside 10.0.0.0/24"),
+    (dict(POOL, range="10.0.0.x"), "subnets[0].range", "is not an address, a range FIRST-LAST or a network"),
+    (dict(POOL, range=7), "subnets[0].range", "7 is not an address"),
+    (dict(POOL, exclude="10.0.0.12"), "subnets[0].exclude", "must be a list"),
+    (dict(POOL, exclude=["10.0.0.12", "10.0.0.300"]), "subnets[0].exclude[1]", "is not an address"),
+    (dict(POOL, exclude=["10.0.0.8/28/1"]), "subnets[0].exclude[0]", "is not an address"),
+    (dict(POOL, exclude=["10.0.0.10-10.0.0.20"]), "subnets[0]", "no free address left in subnets[0] (10.0.0.0/24) for"),
+])
+def test_pool_errors_name_the_option(pool, option, text):
+    with pytest.raises(ValidationError) as err:
+        plan(named("a"), "eth0", 16, 8, [pool])
+    assert err.value.option == option and text in str(err.value), str(err.value)
+
+
+def test_subnets_must_be_a_list():
+    with pytest.raises(ValidationError) as err:
+        plan(named("a"), "eth0", 16, 8, "10.0.0.0/24")
+    assert err.value.option == "subnets" and "must be a list" in str(err.value)
 
 
 def test_host_queues_errors():

@@ -105,6 +105,11 @@ BAD = [
     ({"inventory": dict(INVENTORY, vms=[{"name": "../x", "queues": 1}])}, "inventory.vms[0].name", None),
     ({"inventory": dict(INVENTORY, host_queues=16)}, "inventory.host_queues", "allowed: 1..15"),
     ({"inventory": dict(INVENTORY, subnets=["10.0.0.0/33"])}, "inventory.subnets", None),
+    ({"inventory": dict(INVENTORY, subnets=[{"network": "10.0.0.0/24", "range": "10.0.0.20-10.0.0.10"}])},
+     "inventory.subnets[0].range", "starts after it ends"),
+    ({"inventory": dict(INVENTORY, subnets=[{"network": "10.0.0.0/24", "exclude": ["10.0.0.2"]}])},
+     "inventory.vms[0].addresses", "10.0.0.2 is excluded from 10.0.0.0/24"),
+    ({"inventory": dict(INVENTORY, subnets=["10.0.0.0/24", 24])}, "inventory.subnets[1]", "CIDR"),
     ({"inventory": dict(INVENTORY, vms=[{"name": "vm1", "queues": 1, "colour": "red"}])}, "inventory.vms[0]",
      "colour"),
     ({"plan": {}}, "plan", "slice_plan"),
@@ -160,6 +165,14 @@ def test_an_inventory_is_planned_on_the_node_against_the_recorded_plan(host):
     assert joined["plan"]["vms"]["vm3"]["queues"] == [8, 8] and joined["plan"]["vms"]["vm2"] == vm2
     gathered = run_module(host_network, dict(args, inventory=three, state="gathered"))
     assert gathered["plan"] == joined["plan"] and not gathered["changed"]
+
+
+def test_an_inventory_address_pool_is_planned_on_the_node(host):
+    """A pool ({network, range, exclude}) reaches the planner on the node as the filter takes it."""
+    pool = {"network": "10.0.0.0/24", "range": "10.0.0.100-10.0.0.110", "exclude": ["10.0.0.100"]}
+    r = run_module(host_network, dict(host["dirs"], inventory=dict(INVENTORY, subnets=[pool])))
+    assert [r["plan"]["vms"][n]["addresses"] for n in ("vm1", "vm2")] == [["10.0.0.2"], ["10.0.0.101"]]
+    assert r["plan"] == slice_plan.plan(copy.deepcopy(VMS), "eth0", 16, 8, subnets=[pool])
 
 
 def test_an_inventory_in_check_mode_plans_against_the_record_and_changes_nothing(host):
