@@ -56,7 +56,7 @@ class Pool:
         return str(self.network)
 
     def describe(self):
-        """The pool as the user wrote it, for messages."""
+        """The pool's option, network and the addresses it allocates, for messages."""
         parts = [str(self.network)]
         if self.free:
             parts.append("allocating %s" % ", ".join(_span_text(self.version, lo, hi) for lo, hi in self.free))
@@ -152,13 +152,14 @@ def _pool(n, entry):
         exclude = entry.get("exclude") or []
         if not isinstance(exclude, list):
             raise ValidationError(option + ".exclude", "must be a list of addresses, ranges or networks",
-                                  value=exclude, allowed="a list of %ss inside %s" % (SPAN_FORMS, network))
+                                  value=exclude, allowed="a list, each %s inside %s" % (SPAN_FORMS, network))
     else:
         network = _network(option, entry)
         given_range, exclude = None, []
     first, last = int(network.network_address), int(network.broadcast_address)
     if given_range is None:
-        free = [(first + 2, last)]  # the network address and the first host (the gateway) are never given
+        # the network address and the first host (the gateway) are never given; a /31 or /32 gives nothing
+        free = [(first + 2, last)] if first + 2 <= last else []
     else:
         free = [_span(option + ".range", given_range, network)]
     free = _subtract(free, first, first)

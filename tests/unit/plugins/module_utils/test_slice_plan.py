@@ -192,6 +192,13 @@ def test_pool_errors_name_the_option(pool, option, text):
     assert err.value.option == option and text in str(err.value), str(err.value)
 
 
+@pytest.mark.parametrize("network", ["10.0.0.0/31", "10.0.0.7/32", "fd00::/127"])
+def test_a_network_too_small_for_a_gateway_and_a_vm_allocates_nothing(network):
+    with pytest.raises(ValidationError) as err:
+        plan(named("a"), "eth0", 16, 8, [network])
+    assert str(err.value).startswith("subnets[0]: no free address left in subnets[0] (%s) for VM a" % network)
+
+
 def test_subnets_must_be_a_list():
     with pytest.raises(ValidationError) as err:
         plan(named("a"), "eth0", 16, 8, "10.0.0.0/24")
