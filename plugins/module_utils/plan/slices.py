@@ -344,6 +344,25 @@ def _allocate_addresses(vms, previous, subnets):
     return result
 
 
+def _macs(vms, prev, device):
+    """Each VM's MAC: given, else the one its previous plan gave it, else derived from the NIC and its
+    name. A derived or kept MAC can equal another VM's (a MAC given later, or 24 bits of hash alike):
+    two VMs with one MAC on one host would take each other's frames, so that is an error."""
+    out, owner = {}, {}
+    for n, vm in enumerate(vms):
+        name = vm["name"]
+        kept = (prev.get(name) or {}).get("mac")
+        mac = vm["mac"] or kept or default_mac(device, name)
+        if mac in owner:
+            how = "given" if vm["mac"] else ("kept from the previous plan" if kept else "derived from %s/%s" % (device, name))
+            raise ValidationError("vms[%d].mac" % n, "VM %s's MAC %s (%s) is also VM %s's; give one of them another mac"
+                                  % (name, mac, how, owner[mac]), value=mac,
+                                  allowed="a unicast MAC no other VM of the host has")
+        owner[mac] = name
+        out[name] = mac
+    return out
+
+
 def plan(vms, device, queues, host_queues, subnets=None, previous=None):
     """-> the plan dict (see docs/planning.md)."""
     if not device or not isinstance(device, str):
@@ -360,13 +379,14 @@ def plan(vms, device, queues, host_queues, subnets=None, previous=None):
     ranges, used = _assign_queues(parsed, previous, channels, host_queues)
     addresses = _allocate_addresses(parsed, previous, nets)
     prev = (previous or {}).get("vms") or {}
+    macs = _macs(parsed, prev, device)
     out_vms = {}
     for vm in parsed:
         name = vm["name"]
         first, last = ranges[name]
         count = last - first + 1
         addrs = sorted(addresses[name], key=lambda a: (a.version, a))
-        mac = vm["mac"] or (prev.get(name) or {}).get("mac") or default_mac(device, name)
+        mac = macs[name]
         rules = [{"flow_type": "ip4" if a.version == 4 else "ip6", "dst_ip": str(a), "context": name} for a in addrs]
         out_vms[name] = {
             "name": name, "queues": [first, last], "queue_count": count, "context": name,

@@ -67,6 +67,23 @@ def test_a_new_vm_listed_before_the_others_takes_none_of_their_addresses():
     assert added["vms"]["a"]["addresses"] == ["10.0.0.4", "fd00:10::4"]
 
 
+def test_two_vms_never_share_a_mac_however_each_got_it():
+    derived = default_mac("eth0", "a")
+    with pytest.raises(ValidationError) as err:
+        plan(named("a") + [{"name": "b", "queues": 1, "mac": derived}], "eth0", 16, 8)
+    assert err.value.option == "vms[1].mac"
+    assert "VM b's MAC %s (given) is also VM a's; give one of them another mac" % derived in str(err.value)
+    with pytest.raises(ValidationError) as err:
+        plan([{"name": "b", "queues": 1, "mac": derived}] + named("a"), "eth0", 16, 8)
+    assert "VM a's MAC %s (derived from eth0/a) is also VM b's" % derived in str(err.value)
+    # a MAC kept from the previous plan counts too
+    first = plan(named("c"), "eth0", 16, 8)
+    kept = first["vms"]["c"]["mac"]
+    with pytest.raises(ValidationError) as err:
+        plan([{"name": "d", "queues": 1, "mac": kept}] + named("c"), "eth0", 16, 8, previous=first)
+    assert "VM c's MAC %s (kept from the previous plan) is also VM d's" % kept in str(err.value)
+
+
 def test_plan_is_deterministic_and_mac_stable():
     assert plan(six(), "eth0", 16, 8, SUBNETS) == plan(six(), "eth0", 16, 8, SUBNETS)
     assert default_mac("eth0", "vm1") == plan(six(), "eth0", 16, 8)["vms"]["vm1"]["mac"]
