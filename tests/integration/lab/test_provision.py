@@ -3,7 +3,8 @@
 provision.yml for inventories/lab (6 VMs), a second run that changes nothing, verify.yml; check mode
 for a seventh VM changes nothing, then the seventh VM changes only that VM; removing one VM removes
 only its slice; manual changes are reported by verify.yml and repaired by provision.yml; after a
-reboot everything is back and a provision run changes nothing; a whole-host teardown leaves nothing.
+reboot everything is back and a provision run changes nothing; a whole-host teardown leaves nothing;
+an address pool's VMs get its range less its exclusions.
 The data path is checked along the way: frames sent from the lab's wire to a VM's addresses reach
 AF_XDP sockets opened with that VM's qemu arguments (its netkit device and queues, the pinned XSKMAP
 slot), spread over the VM's queues, and frames for other VMs and the host do not.
@@ -232,3 +233,17 @@ def test_teardown_of_the_whole_host(lab):
     assert "Total 0 rules" in lab.sh("ethtool -n %s" % lab.nic)
     assert lab.ssh("test -e /etc/systemd/system/vmnet-netkit-reapply.service").returncode != 0
     assert "prog/xdp" not in lab.sh("ip -d link show %s" % lab.nic)
+
+
+def test_an_address_pool_gives_the_vms_its_range_less_its_exclusions(lab):
+    """vmnet_vm_subnets with an address pool: the NIC's rules (``ethtool -n``) steer exactly the given
+    address and the pool's first free ones, outside its exclusions; a teardown leaves no rule."""
+    pool = {"network": "10.0.0.0/24", "range": "10.0.0.100-10.0.0.120", "exclude": ["10.0.0.101-10.0.0.102"]}
+    vms = [{"name": "vm1", "queues": 1, "addresses": ["10.0.0.2"]}, {"name": "vm2", "queues": 1},
+           {"name": "vm3", "queues": 2}]
+    ok(run_playbook(lab, "provision.yml", {"vmnet_vm_subnets": [pool, "fd00:10::/64"], "vmnet_vms": vms}))
+    rules = lab.sh("ethtool -n %s" % lab.nic)
+    assert sorted(re.findall(r"Dest IP addr: (\S+) mask", rules)) == [
+        "10.0.0.100", "10.0.0.103", "10.0.0.2", "fd00:10::2", "fd00:10::3", "fd00:10::4"], rules
+    ok(run_playbook(lab, "teardown.yml"))
+    assert "Total 0 rules" in lab.sh("ethtool -n %s" % lab.nic)
