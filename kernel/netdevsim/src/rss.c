@@ -11,7 +11,8 @@
  * through the indirection table of the main table or of the rule's context,
  * indexed by a Toeplitz (or XOR) hash of its addresses and ports under that
  * table's key (nsim_rss_steer). Which of those fields are hashed is chosen
- * per flow type (ethtool rx-flow-hash), as on mlx5. Choices that imitate a particular driver are
+ * per flow type (ethtool rx-flow-hash), per table on 6.17+ (as on mlx5; one
+ * setting for all tables before). Choices that imitate a particular driver are
  * marked "like mlx5", "like ixgbe", etc.
  *
  * Builds against Debian's 6.12 and 7.x kernels (see kernel/netdevsim/README.md).
@@ -87,26 +88,44 @@ static u32 nsim_rxfh_allowed(int ft)
 	}
 }
 
-/* The hashed fields of FLOW_TYPE: one setting for all tables, like mlx5. */
-static int nsim_rss_fields_get(struct net_device *dev, u32 flow_type, u64 *data)
+/*
+ * The table whose rx-flow-hash fields CONTEXT names: its own on 6.17+
+ * (rxfh_per_ctx_fields), else the main table's, which all tables share.
+ * Called with the lock held; NULL for a context that does not exist.
+ */
+static struct nsim_rss_table *nsim_fields_table(struct nsim_rss *rss, u32 context)
+{
+	if (!NSIM_RSS_PER_CTX_FIELDS)
+		context = 0;
+	if (context >= NSIM_RSS_MAX_CONTEXTS || !rss->tables[context].active)
+		return NULL;
+	return &rss->tables[context];
+}
+
+/* The hashed fields of FLOW_TYPE in CONTEXT. */
+static int nsim_rss_fields_get(struct net_device *dev, u32 context, u32 flow_type, u64 *data)
 {
 	struct nsim_rss *rss = nsim_rss(dev);
 	int ft = nsim_rxfh_ft(flow_type);
+	struct nsim_rss_table *table;
 
 	if (ft < 0)
 		return -EOPNOTSUPP;
 	spin_lock_bh(&rss->lock);
-	*data = rss->fields[ft];
+	table = nsim_fields_table(rss, context);
+	if (table)
+		*data = table->fields[ft];
 	spin_unlock_bh(&rss->lock);
-	return 0;
+	return table ? 0 : -ENOENT;
 }
 
 /* Any subset of the fields a flow type allows, like mlx5; nothing else. */
-static int nsim_rss_fields_set(struct net_device *dev, u32 flow_type, u64 data,
+static int nsim_rss_fields_set(struct net_device *dev, u32 context, u32 flow_type, u64 data,
 			       struct netlink_ext_ack *extack)
 {
 	struct nsim_rss *rss = nsim_rss(dev);
 	int ft = nsim_rxfh_ft(flow_type);
+	struct nsim_rss_table *table;
 
 	if (ft < 0) {
 		NL_SET_ERR_MSG_MOD(extack, "flow type not supported (tcp4 udp4 sctp4 ip4 tcp6 udp6 sctp6 ip6 are)");
@@ -121,16 +140,18 @@ static int nsim_rss_fields_set(struct net_device *dev, u32 flow_type, u64 data,
 		return -EINVAL;
 	}
 	spin_lock_bh(&rss->lock);
-	rss->fields[ft] = data;
+	table = nsim_fields_table(rss, context);
+	if (table)
+		table->fields[ft] = data;
 	spin_unlock_bh(&rss->lock);
-	return 0;
+	return table ? 0 : -ENOENT;
 }
 
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 16, 0)
 int nsim_get_rxfh_fields(struct net_device *dev, struct ethtool_rxfh_fields *fields)
 {
 	u64 data;
-	int err = nsim_rss_fields_get(dev, fields->flow_type, &data);
+	int err = nsim_rss_fields_get(dev, fields->rss_context, fields->flow_type, &data);
 
 	if (!err)
 		fields->data = data;
@@ -140,22 +161,28 @@ int nsim_get_rxfh_fields(struct net_device *dev, struct ethtool_rxfh_fields *fie
 int nsim_set_rxfh_fields(struct net_device *dev, const struct ethtool_rxfh_fields *fields,
 			 struct netlink_ext_ack *extack)
 {
-	return nsim_rss_fields_set(dev, fields->flow_type, fields->data, extack);
+	return nsim_rss_fields_set(dev, fields->rss_context, fields->flow_type, fields->data, extack);
 }
 #endif
+
+/* Every field a flow type allows: 4-tuple for TCP and UDP, 2-tuple else. */
+static void nsim_rss_fields_default(struct nsim_rss_table *table)
+{
+	int ft;
+
+	for (ft = 0; ft < NSIM_RXFH_FLOW_TYPES; ft++)
+		table->fields[ft] = nsim_rxfh_allowed(ft);
+}
 
 void nsim_rss_init(struct netdevsim *ns)
 {
 	struct nsim_rss *rss = &ns->ethtool.rss;
 	struct nsim_rss_table *main = &rss->tables[0];
-	int ft;
 
 	spin_lock_init(&rss->lock);
 	INIT_LIST_HEAD(&rss->rules);
 	rss->rule_count = 0;
-	/* Every field a flow type allows: 4-tuple for TCP and UDP, 2-tuple else. */
-	for (ft = 0; ft < NSIM_RXFH_FLOW_TYPES; ft++)
-		rss->fields[ft] = nsim_rxfh_allowed(ft);
+	nsim_rss_fields_default(main);
 	main->hfunc = ETH_RSS_HASH_TOP;
 	netdev_rss_key_fill(main->key, sizeof(main->key));
 	nsim_rss_spread(main, ns->ethtool.channels);
@@ -217,7 +244,7 @@ int nsim_get_rxfh(struct net_device *dev, struct ethtool_rxfh_param *rxfh)
 
 	/* Contexts other than 0 are read from the core's copy (xarray). */
 	rxfh->hfunc = main->hfunc;
-	rxfh->input_xfrm = 0;
+	rxfh->input_xfrm = main->input_xfrm;
 	if (rxfh->indir)
 		memcpy(rxfh->indir, main->indir, sizeof(main->indir));
 	if (rxfh->key)
@@ -247,6 +274,8 @@ static void nsim_rss_store(struct nsim_rss *rss, u32 id,
 	spin_lock_bh(&rss->lock);
 	if (rxfh->hfunc != ETH_RSS_HASH_NO_CHANGE)
 		table->hfunc = rxfh->hfunc;
+	if (rxfh->input_xfrm != RXH_XFRM_NO_CHANGE)
+		table->input_xfrm = rxfh->input_xfrm;
 	if (rxfh->indir)
 		memcpy(table->indir, rxfh->indir, sizeof(table->indir));
 	if (rxfh->key)
@@ -296,6 +325,8 @@ int nsim_create_rxfh_context(struct net_device *dev,
 	table = &rss->tables[rxfh->rss_context];
 	spin_lock_bh(&rss->lock);
 	table->hfunc = ETH_RSS_HASH_TOP;
+	table->input_xfrm = 0;
+	nsim_rss_fields_default(table);
 	nsim_rss_spread(table, ns->ethtool.channels);
 	memcpy(table->key, ethtool_rxfh_context_key(ctx), sizeof(table->key));
 	table->active = true;
@@ -412,7 +443,8 @@ int nsim_get_rxnfc(struct net_device *dev, struct ethtool_rxnfc *info,
 		return nsim_get_all_rules(rss, info, rule_locs);
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 16, 0)
 	case ETHTOOL_GRXFH:
-		return nsim_rss_fields_get(dev, info->flow_type & ~FLOW_RSS, &info->data);
+		return nsim_rss_fields_get(dev, (info->flow_type & FLOW_RSS) ? info->rss_context : 0,
+					   info->flow_type & ~FLOW_RSS, &info->data);
 #endif
 	default:
 		return -EOPNOTSUPP;
@@ -594,7 +626,8 @@ int nsim_set_rxnfc(struct net_device *dev, struct ethtool_rxnfc *info)
 		return nsim_del_rule(dev, info->fs.location);
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 16, 0)
 	case ETHTOOL_SRXFH:
-		return nsim_rss_fields_set(dev, info->flow_type & ~FLOW_RSS, info->data, NULL);
+		return nsim_rss_fields_set(dev, (info->flow_type & FLOW_RSS) ? info->rss_context : 0,
+					   info->flow_type & ~FLOW_RSS, info->data, NULL);
 #endif
 	default:
 		return -EOPNOTSUPP;
@@ -694,11 +727,15 @@ static int nsim_frame_ft(const struct flow_keys *keys)
  * The hash input, in the order of the Microsoft RSS specification that NICs
  * follow: source address, destination address, source port, destination
  * port, each only when FIELDS (the frame's rx-flow-hash setting) names it.
- * Frames that are not IP hash nothing (hash 0, indirection entry 0).
+ * With SYM_XOR (input-xfrm symmetric-xor) both copies of the addresses are
+ * source XOR destination, and both ports too, so the two directions of a
+ * flow hash alike. Frames that are not IP hash nothing (hash 0, entry 0).
  */
-static size_t nsim_hash_input(const struct flow_keys *keys, u32 fields, u8 *buf)
+static size_t nsim_hash_input(const struct flow_keys *keys, u32 fields, bool sym_xor, u8 *buf)
 {
-	size_t alen, len = 0;
+	__be16 sport = keys->ports.src, dport = keys->ports.dst;
+	u8 sa[16], da[16];
+	size_t alen, len = 0, i;
 	const void *src, *dst;
 
 	if (keys->control.addr_type == FLOW_DISSECTOR_KEY_IPV4_ADDRS) {
@@ -712,20 +749,27 @@ static size_t nsim_hash_input(const struct flow_keys *keys, u32 fields, u8 *buf)
 	} else {
 		return 0;
 	}
+	memcpy(sa, src, alen);
+	memcpy(da, dst, alen);
+	if (sym_xor) {
+		for (i = 0; i < alen; i++)
+			sa[i] = da[i] = sa[i] ^ da[i];
+		sport = dport = sport ^ dport;
+	}
 	if (fields & RXH_IP_SRC) {
-		memcpy(buf + len, src, alen);
+		memcpy(buf + len, sa, alen);
 		len += alen;
 	}
 	if (fields & RXH_IP_DST) {
-		memcpy(buf + len, dst, alen);
+		memcpy(buf + len, da, alen);
 		len += alen;
 	}
 	if (fields & RXH_L4_B_0_1) {
-		memcpy(buf + len, &keys->ports.src, 2);
+		memcpy(buf + len, &sport, 2);
 		len += 2;
 	}
 	if (fields & RXH_L4_B_2_3) {
-		memcpy(buf + len, &keys->ports.dst, 2);
+		memcpy(buf + len, &dport, 2);
 		len += 2;
 	}
 	return len;
@@ -782,8 +826,6 @@ int nsim_rss_steer(struct netdevsim *ns, struct sk_buff *skb)
 	ft = nsim_frame_ft(&keys);
 
 	spin_lock_bh(&rss->lock);
-	if (ft >= 0)
-		len = nsim_hash_input(&keys, rss->fields[ft], input);
 	table = &rss->tables[0];
 	list_for_each_entry(rule, &rss->rules, list) {
 		if (!nsim_rule_matches(&rule->fs, &keys))
@@ -801,6 +843,9 @@ int nsim_rss_steer(struct netdevsim *ns, struct sk_buff *skb)
 			table = &rss->tables[rule->rss_context];
 		break;
 	}
+	if (ft >= 0)
+		len = nsim_hash_input(&keys, (NSIM_RSS_PER_CTX_FIELDS ? table : &rss->tables[0])->fields[ft],
+				      table->input_xfrm & RXH_XFRM_SYM_XOR, input);
 	hash = table->hfunc == ETH_RSS_HASH_XOR ? nsim_xor_hash(input, len) :
 						 nsim_toeplitz(table->key, input, len);
 	queue = table->indir[hash % NSIM_RSS_INDIR_SIZE];

@@ -29,12 +29,15 @@ struct netdevsim;
  */
 #define NSIM_RXFH_FLOW_TYPES	8
 
-/* One indirection table with its key and hash function. */
+/* One indirection table with its key, hash function and input transform. */
 struct nsim_rss_table {
 	u32 indir[NSIM_RSS_INDIR_SIZE];
 	u8 key[NSIM_RSS_KEY_SIZE];
 	u8 hfunc;
+	u8 input_xfrm;		/* 0 or RXH_XFRM_SYM_XOR */
 	bool active;
+	/* RXH_* fields hashed per flow type (only the main table's before 6.17) */
+	u32 fields[NSIM_RXFH_FLOW_TYPES];
 };
 
 struct nsim_rss {
@@ -48,8 +51,6 @@ struct nsim_rss {
 	struct nsim_rss_table tables[NSIM_RSS_MAX_CONTEXTS];
 	struct list_head rules;		/* sorted by location */
 	u32 rule_count;
-	/* RXH_* fields hashed per flow type; one set for all tables, like mlx5. */
-	u32 fields[NSIM_RXFH_FLOW_TYPES];
 };
 
 void nsim_rss_init(struct netdevsim *ns);
@@ -75,6 +76,19 @@ int nsim_remove_rxfh_context(struct net_device *dev, struct ethtool_rxfh_context
 int nsim_get_rxnfc(struct net_device *dev, struct ethtool_rxnfc *info, u32 *rule_locs);
 int nsim_set_rxnfc(struct net_device *dev, struct ethtool_rxnfc *info);
 
+/*
+ * rx-flow-hash fields per RSS context (ethtool_ops.rxfh_per_ctx_fields, 6.17+).
+ * Linux 7.x registers a driver with per-context keys that offers an input
+ * transformation (symmetric-xor) only if its fields are per context too.
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 17, 0)
+#define NSIM_RSS_PER_CTX_FIELDS		1
+#define NSIM_RSS_PER_CTX_FIELDS_OP	.rxfh_per_ctx_fields = 1,
+#else
+#define NSIM_RSS_PER_CTX_FIELDS		0
+#define NSIM_RSS_PER_CTX_FIELDS_OP
+#endif
+
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 16, 0)
 int nsim_get_rxfh_fields(struct net_device *dev, struct ethtool_rxfh_fields *fields);
 int nsim_set_rxfh_fields(struct net_device *dev, const struct ethtool_rxfh_fields *fields,
@@ -96,8 +110,10 @@ u32 nsim_get_rx_ring_count(struct net_device *dev);
 
 #define NSIM_RSS_ETHTOOL_OPS						\
 	.rxfh_per_ctx_key	= 1,					\
+	NSIM_RSS_PER_CTX_FIELDS_OP					\
 	.rxfh_max_num_contexts	= NSIM_RSS_MAX_CONTEXTS,		\
 	.rxfh_indir_space	= NSIM_RSS_INDIR_SIZE,			\
+	.supported_input_xfrm	= RXH_XFRM_SYM_XOR,			\
 	.get_rxfh_indir_size	= nsim_get_rxfh_indir_size,		\
 	.get_rxfh_key_size	= nsim_get_rxfh_key_size,		\
 	.get_rxfh		= nsim_get_rxfh,			\

@@ -46,13 +46,22 @@ def toeplitz(key: bytes, data: bytes) -> int:
     return result
 
 
-def flow_input(src: str, dst: str, sport: int | None = None, dport: int | None = None) -> bytes:
-    """The bytes a NIC hashes for a flow: addresses, then the ports when the flow type hashes them."""
-    data = ipaddress.ip_address(src).packed + ipaddress.ip_address(dst).packed
+def flow_input(src: str, dst: str, sport: int | None = None, dport: int | None = None,
+               symmetric_xor: bool = False) -> bytes:
+    """The bytes a NIC hashes for a flow: addresses, then the ports when the flow type hashes them.
+    With SYMMETRIC_XOR (``ethtool -X DEV xfrm symmetric-xor``, RXH_XFRM_SYM_XOR) both copies of the
+    addresses are source XOR destination, and both ports too: the two directions hash alike."""
+    sa, da = ipaddress.ip_address(src).packed, ipaddress.ip_address(dst).packed
+    if symmetric_xor:
+        sa = da = bytes(x ^ y for x, y in zip(sa, da))
+    data = sa + da
     if sport is not None and dport is not None:
+        if symmetric_xor:
+            sport = dport = sport ^ dport
         data += struct.pack("!HH", sport, dport)
     return data
 
 
-def flow_hash(key: bytes, src: str, dst: str, sport: int | None = None, dport: int | None = None) -> int:
-    return toeplitz(key, flow_input(src, dst, sport, dport))
+def flow_hash(key: bytes, src: str, dst: str, sport: int | None = None, dport: int | None = None,
+              symmetric_xor: bool = False) -> int:
+    return toeplitz(key, flow_input(src, dst, sport, dport, symmetric_xor))

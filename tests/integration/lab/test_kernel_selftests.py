@@ -24,11 +24,7 @@ pytestmark = pytest.mark.extended
 
 # what each selftest case needs that the lab NIC or the lab does not have
 NOT_ON_THE_LAB = {
-    "rss_api.py": {
-        # symmetric hashing (RXH_XFRM_SYM_XOR): a NIC with per-context keys that offers it must also have
-        # per-context rx-flow-hash fields, or Linux 7.x refuses to register it (ethtool_check_ops)
-        "test_rxfh_fields_set_xfrm": "skip: no input-xfrm supported",
-    },
+    "rss_api.py": {},
     "rss_ctx.py": {
         "test_rss_context32": "skip: Not enough queues for the test",  # 32 contexts need 33+ queues (lab NIC: 16)
         # a rule with both a context and a queue offset (ethtool_ops.cap_rss_rxnfc_adds; like mlx5, not offered)

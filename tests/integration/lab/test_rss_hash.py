@@ -8,9 +8,11 @@ hashed fields), predicts the queue of each flow of the RSS verification suite wi
 function checked against that suite (lab_toeplitz.py, tests/unit/lab/test_toeplitz.py), sends its
 frames from the wire, and compares with the queue whose counters the kernel's ``ethtool -S`` shows
 moving (``rxN_packets``). Two default tables (every 16th entry, and runs of 16) show the low 7 bits of
-each hash, which are all a 128-entry table uses. Both run on the 7.x node and on the 6.12 one, whose
-kernel takes the hashed fields through ``get_rxnfc``/``set_rxnfc`` instead of the 6.16+ ``rxfh_fields``
-operations.
+each hash, which are all a 128-entry table uses. The context hashes its own fields on 7.x (the lab NIC
+keeps them per context there, as 7.x requires of a NIC with symmetric hashing and per-context keys) and
+the default table's on 6.12. ``xfrm symmetric-xor`` puts each flow and its reverse on one queue. All run
+on the 7.x node and on the 6.12 one, whose kernel takes the hashed fields through
+``get_rxnfc``/``set_rxnfc`` instead of the 6.16+ ``rxfh_fields`` operations.
 
 The suite's flows use public addresses. Their frames go from the lab's wire port to the lab NIC inside
 the lab node and no further: they are addressed to a MAC address that no interface has, so after the NIC
@@ -134,11 +136,20 @@ def kernel_table(node, context=0):
     return table, key, on[0]
 
 
-def hashes_ports(node, flow_type):
-    """Whether the kernel reports the ports among FLOW_TYPE's hashed fields (ethtool -n rx-flow-hash)."""
-    out = node.sh("ethtool -n %s rx-flow-hash %s" % (node.nic, flow_type))
-    fields = [line.strip() for line in out.splitlines()[1:] if line.strip()]
-    assert fields[:2] == ["IP SA", "IP DA"], out
+def hashes_ports(node, flow_type, context=0):
+    """Whether the kernel reports the ports among FLOW_TYPE's hashed fields in CONTEXT
+    (``ethtool -n DEV rx-flow-hash FLOW_TYPE [context N]``); None when the kernel keeps no fields per
+    context (6.12 refuses ``context N`` with EINVAL: every table hashes the default table's fields)."""
+    command = "ethtool -n %s rx-flow-hash %s%s" % (node.nic, flow_type, " context %d" % context if context else "")
+    result = node.ssh(command)
+    if context and result.returncode != 0 and "Invalid argument" in result.stderr:
+        return None
+    assert result.returncode == 0, command + ": " + result.stderr
+    lines = result.stdout.splitlines()
+    start = [n for n, line in enumerate(lines) if "flows use these fields for computing Hash flow key" in line]
+    assert len(start) == 1, result.stdout
+    fields = [line.strip() for line in lines[start[0] + 1:] if line.strip()]
+    assert fields[:2] == ["IP SA", "IP DA"], result.stdout
     return "L4 bytes 0 & 1 [TCP/UDP src port]" in fields and "L4 bytes 2 & 3 [TCP/UDP dst port]" in fields
 
 
@@ -159,16 +170,22 @@ def queues_moved(node, flows):
     return [sorted(int(q) for q, n in delta.items() if n >= FRAMES_PER_FLOW) for delta in moved]
 
 
-def predicted(node, flows, tables, route=lambda flow: 0):
+def predicted(node, flows, tables, route=lambda flow: 0, symmetric_xor=False):
     """The queue of each flow: its table (ROUTE: flow -> context id) at its Toeplitz hash, under that
-    table's key, of the fields the kernel says the flow type hashes."""
-    ports = {proto + v: hashes_ports(node, proto + v) for v in ("4", "6") for proto in ("tcp", "udp")}
+    table's key, of the fields the kernel says the flow type hashes (SYMMETRIC_XOR: their input
+    transformed as ``xfrm symmetric-xor`` does)."""
+    ports = {}
+    for context in sorted(tables):
+        for flow_type in ("tcp4", "udp4", "tcp6", "udp6"):
+            own = hashes_ports(node, flow_type, context)
+            ports[context, flow_type] = ports[0, flow_type] if own is None else own
     queues = []
     for flow in flows:
         table, key, hfunc = tables[route(flow)]
         assert hfunc == "toeplitz"
-        with_ports = ports[flow["proto"] + ("6" if ":" in flow["src"] else "4")]
-        h = flow_hash(key, flow["src"], flow["dst"], *((flow["sport"], flow["dport"]) if with_ports else ()))
+        with_ports = ports[route(flow), flow["proto"] + ("6" if ":" in flow["src"] else "4")]
+        h = flow_hash(key, flow["src"], flow["dst"], *((flow["sport"], flow["dport"]) if with_ports else ()),
+                      symmetric_xor=symmetric_xor)
         queues.append([table[h % len(table)]])
     return queues
 
@@ -219,6 +236,37 @@ def test_a_context_spreads_its_flows_by_its_own_key(lab):
     assert sorted(set(tables[cid][0])) == [14, 15] and sorted(set(tables[0][0])) == list(range(14))
     rule_text = lab.sh("ethtool -n %s" % lab.nic)
     assert len(re.findall(r"Action: Direct to RSS Context %d\n" % cid, rule_text)) == len(IPV4_DESTINATIONS), rule_text
+    # rx-flow-hash fields: on 7.x the context has its own (the defaults: addresses and ports of UDP too);
+    # on 6.12 it has none, and every table hashes the default table's (addresses only, for UDP)
+    own_fields = None if lab.sh("uname -r").startswith("6.12") else True
+    assert (hashes_ports(lab, "udp4", cid), hashes_ports(lab, "udp4")) == (own_fields, False)
     expected = predicted(lab, flows, tables, route=lambda flow: 0 if ":" in flow["dst"] else cid)
     assert {q[0] for q, f in zip(expected, flows) if ":" not in f["dst"]} == {14, 15}
     assert queues_moved(lab, flows) == expected
+
+
+def test_symmetric_xor_puts_both_directions_of_a_flow_on_one_queue(lab):
+    """``ethtool -X DEV xfrm symmetric-xor`` (RXH_XFRM_SYM_XOR): the NIC hashes source XOR destination
+    twice, so each flow of the suite and its reverse land on one queue, the one the transformed
+    Toeplitz hash picks; the kernel reports the transformation in ``ethtool -x``."""
+    forward = verification_frames()
+    flows = forward + [dict(f, src=f["dst"], dst=f["src"], sport=f["dport"], dport=f["sport"]) for f in forward]
+    results = run_tasks(lab, [("ntuple_rules", {"device": lab.nic, "state": "deleted"}),
+                              ("rss_contexts", {"device": lab.nic, "state": "deleted"}),
+                              ("nic_channels", {"device": lab.nic, "combined": 16}),
+                              ("rss_contexts", {"device": lab.nic, "default": {
+                                  "start": 0, "equal": 16, "hfunc": "toeplitz", "key": colon_hex(VERIFICATION_KEY)}})])
+    for result in results:
+        ok(result)
+    lab.sh("ethtool -X %s xfrm symmetric-xor" % lab.nic)
+    try:
+        shown = lab.sh("ethtool -x %s" % lab.nic)
+        assert re.search(r"RSS input transformation:\n\s+symmetric-xor: on\n", shown), shown
+        tables = {0: kernel_table(lab)}
+        expected = predicted(lab, flows, tables, symmetric_xor=True)
+        assert expected[:len(forward)] == expected[len(forward):]
+        assert expected != predicted(lab, flows, tables)  # the transformation moves some flows
+        assert queues_moved(lab, flows) == expected
+    finally:
+        lab.sh("ethtool -X %s xfrm none" % lab.nic)
+    assert not re.search(r"symmetric-xor: on", lab.sh("ethtool -x %s" % lab.nic))

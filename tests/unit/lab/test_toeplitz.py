@@ -36,3 +36,18 @@ def test_the_hash_is_linear_in_the_input():
     key = toeplitz.VERIFICATION_KEY
     both = bytes(x ^ y for x, y in zip(a, b))
     assert toeplitz.toeplitz(key, both) == toeplitz.toeplitz(key, a) ^ toeplitz.toeplitz(key, b)
+
+
+@pytest.mark.parametrize("src,sport,dst,dport,addresses,with_ports", toeplitz.VERIFICATION_FLOWS)
+def test_symmetric_xor_hashes_both_directions_alike(src, sport, dst, dport, addresses, with_ports):
+    key = toeplitz.VERIFICATION_KEY
+    for ports in ((), (sport, dport)):
+        forward = toeplitz.flow_hash(key, src, dst, *ports, symmetric_xor=True)
+        assert forward == toeplitz.flow_hash(key, dst, src, *reversed(ports), symmetric_xor=True)
+        # and differs from the plain hash, which the suite gives (the XOR folds the two halves)
+        assert forward != (with_ports if ports else addresses)
+
+
+def test_symmetric_xor_input_is_the_xor_twice():
+    data = toeplitz.flow_input("10.0.0.1", "10.0.0.3", 1, 7, symmetric_xor=True)
+    assert data == bytes([0, 0, 0, 2] * 2) + bytes([0, 6, 0, 6])
