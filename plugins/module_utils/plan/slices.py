@@ -74,20 +74,23 @@ class Pool:
     def first_free(self, taken):
         """The lowest allocatable address not in TAKEN; each step past a taken address, so this ends
         after at most len(TAKEN) + 1 steps per interval, however large the network."""
-        make = ipaddress.IPv4Address if self.version == 4 else ipaddress.IPv6Address
         for lo, hi in self.free:
             value = lo
             while value <= hi:
-                ip = make(value)
+                ip = _address(self.version, value)
                 if ip not in taken:
                     return ip
                 value += 1
         return None
 
 
+def _address(version, value):
+    # ipaddress.ip_address(int) would make every value below 2**32 an IPv4 address
+    return ipaddress.IPv4Address(value) if version == 4 else ipaddress.IPv6Address(value)
+
+
 def _span_text(version, lo, hi):
-    make = ipaddress.IPv4Address if version == 4 else ipaddress.IPv6Address
-    return str(make(lo)) if lo == hi else "%s-%s" % (make(lo), make(hi))
+    return str(_address(version, lo)) if lo == hi else "%s-%s" % (_address(version, lo), _address(version, hi))
 
 
 def _span(option, text, network):
