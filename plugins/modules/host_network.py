@@ -32,7 +32,7 @@ options:
         the node, against the plan the host was last converged to (read under the run's lock), with the same
         planner as the filter, so a VM keeps its queues, MAC and allocated addresses; the plan is returned in
         RV(plan). Errors name the option under C(inventory), for example C(inventory.vms[1].queues).
-      - One of O(inventory) and O(plan) is required with O(state=present); with O(state=gathered) either names
+      - One of O(inventory) and O(plan) is required with O(state=present) (but see O(parts)); with O(state=gathered) either names
         the plan whose device is read (the recorded plan when both are unset).
     type: dict
     suboptions:
@@ -74,8 +74,8 @@ options:
       - V(present) converges the host to O(inventory) or O(plan).
       - V(absent) tears down everything the recorded plan names, in reverse order, the boot-time re-apply first.
         Without a plan record it takes what to remove from the boot-time re-apply's record, that is from the
-        plan C(host_network) saved there or, on a host the roles C(vmnet.netkit.nic_slice) and
-        C(vmnet.netkit.vm_network) set up with C(vmnet.netkit.slice_persistence), from the steps those roles saved.
+        plan saved there or, on a host that older versions of the roles C(vmnet.netkit.nic_slice),
+        C(vmnet.netkit.vm_network) and C(vmnet.netkit.slice_persistence) set up, from the module calls they saved.
       - V(gathered) only reads the NIC, the netkit devices and the XDP attachment (for drift reports).
     type: str
     choices: [present, absent, gathered]
@@ -146,6 +146,23 @@ options:
     description: systemd unit directory of the re-apply unit.
     type: path
     default: /etc/systemd/system
+  parts:
+    description:
+      - What of the host a run with O(state=present) converges. V(nic) is the NIC's channel count, default RSS
+        table, the VMs' RSS contexts and ntuple rules. V(vms) is each VM's netkit device with its NIC queues, the
+        XDP program and the qemu argument files. V(reapply) is the boot-time re-apply (installed with
+        O(persistent=true), removed with O(persistent=false)); left out, the re-apply is left as it is.
+      - A VM that the recorded plan has and this plan has not is removed whole (its netkit device, rules,
+        context and qemu files) by any run with V(nic) or V(vms); a VM is on the host or it is not. The plan
+        record is written by such runs.
+      - The roles C(vmnet.netkit.nic_slice) (V(nic)), C(vmnet.netkit.vm_network) (V(vms)) and
+        C(vmnet.netkit.slice_persistence) (V(reapply)) each converge one part. The boot-time re-apply converges
+        V(nic) and V(vms).
+      - With only V(reapply) and O(persistent=false), neither O(inventory) nor O(plan) is needed.
+    type: list
+    elements: str
+    choices: [nic, vms, reapply]
+    default: [nic, vms, reapply]
 attributes:
   check_mode:
     support: full
@@ -235,7 +252,11 @@ vms:
   returned: state is present
   type: dict
 qemu_args:
-  description: Each VM's qemu arguments (C(-netdev af-xdp,...) and C(-device ...)).
+  description: Each VM's qemu arguments (C(-netdev af-xdp,...) and C(-device ...)); empty when O(parts) leaves out V(vms).
+  returned: state is present
+  type: dict
+libvirt:
+  description: Each VM's libvirt domain XML snippet (the content of C(VM.xml)); empty when O(parts) leaves out V(vms).
   returned: state is present
   type: dict
 notes:
@@ -298,12 +319,13 @@ ARGUMENT_SPEC = dict(
     lib_dir=dict(type="path", default="/usr/lib/vmnet-netkit"),
     bpf_dir=dict(type="path", default="/sys/fs/bpf/vmnet-netkit"),
     unit_dir=dict(type="path", default="/etc/systemd/system"),
+    parts=dict(type="list", elements="str", choices=list(host_engine.PARTS), default=list(host_engine.PARTS)),
 )
 
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, mutually_exclusive=[("inventory", "plan")],
-                           required_if=[("state", "present", ["inventory", "plan"], True)], supports_check_mode=True)
+                           supports_check_mode=True)
     for option in ("device_timeout", "lock_timeout"):
         if module.params[option] < 0:
             module.fail_json(msg="%s: must be 0 or more seconds (got %d)" % (option, module.params[option]))

@@ -70,7 +70,13 @@ DEFAULTS = {
     "lib_dir": "/usr/lib/vmnet-netkit",
     "bpf_dir": "/sys/fs/bpf/vmnet-netkit",
     "unit_dir": "/etc/systemd/system",
+    "parts": ["nic", "vms", "reapply"],
 }
+
+# What a run may converge (the option ``parts``): the NIC's slices; the VMs' netkit devices, the XDP
+# program and the qemu files; the boot-time re-apply. A VM that left the plan is removed whole by any run
+# that converges the NIC or the VMs: it is on the host or it is not.
+PARTS = ("nic", "vms", "reapply")
 
 LINK_KEYS = ("mode", "pairing", "policy", "scrub", "headroom", "tailroom", "mtu", "address", "numrxqueues",
              "netns", "up", "peer", "lower")
@@ -212,8 +218,19 @@ def plan_from_inventory(inventory, recorded):
                               value=err.value, allowed=err.allowed)
 
 
+def check_parts(parts):
+    """-> the set of PARTS a run converges; anything else is named with what is valid."""
+    if not isinstance(parts, (list, tuple)) or not parts:
+        raise ValidationError("parts", "give at least one of %s" % ", ".join(PARTS), value=parts,
+                              allowed=list(PARTS))
+    for n, part in enumerate(parts):
+        if part not in PARTS:
+            raise ValidationError("parts[%d]" % n, "is not a part of a host", value=part, allowed=list(PARTS))
+    return set(parts)
+
+
 def _link_params(vm, state="present", binding="auto"):
-    """netkit_link's parameters for a planned VM's device (the vm_network role's netkit_links)."""
+    """netkit_link's parameters for a planned VM's device."""
     netkit = vm["netkit"]
     params = dict((k, None) for k in LINK_KEYS)
     params.update({"name": netkit["name"], "state": state, "recreate": False})
@@ -224,11 +241,12 @@ def _link_params(vm, state="present", binding="auto"):
     return params
 
 
-def _nic_steps(plan, gone=()):
-    """The NIC's resource calls, in order (the nic_slice role's steps). The rules and then the
+def _nic_steps(plan, gone=(), converge_nic=True):
+    """The NIC's resource calls, in order. The rules and then the
     contexts of VMs that left go first, so that their queues are free for the contexts this plan
     creates (a context may not overlap another, and a rule keeps its context from being deleted);
-    the last steps remove the other rules and contexts of the collection's that no VM uses. Contexts
+    the last steps remove the other rules and contexts of the collection's that no VM uses (with
+    ``converge_nic`` false, only the slices of VMs that left go: a run of the VMs' part alone). Contexts
     no record names, and rules that do not steer to the collection's contexts, belong to someone else:
     they stay (verify.yml reports them)."""
     dev = plan["device"]
@@ -242,6 +260,8 @@ def _nic_steps(plan, gone=()):
     if gone_contexts:
         steps.append(("contexts of VMs that left", nic_service.run_contexts,
                       {"device": dev, "contexts": gone_contexts, "state": "deleted"}))
+    if not converge_nic:
+        return steps
     return steps + [
         ("channels", nic_service.run_channels, {"device": dev, "combined": plan["channels"]}),
         ("contexts", nic_service.run_contexts, {"device": dev, "default": plan["default_table"],
@@ -315,14 +335,22 @@ def converge(params, io, check_mode=False, boot=False):
     """-> the module result. ``boot``: the re-apply at boot (no persistence files, no installs)."""
     opts = options(params)
     os.environ["VMNET_NETKIT_STATE_DIR"] = opts["state_dir"]
+    parts = check_parts(opts["parts"])
     planned = opts.get("inventory") and opts["state"] != "absent"
+    touches_host = bool(parts & {"nic", "vms"})
     if planned:
         # bad input is refused before the lock file is made; the plan that counts is made again under the
         # lock, from the record as a run that held the lock before may have left it
-        _kernel_offers(plan_from_inventory(opts["inventory"], _read_json(_record_path(opts))), opts, io)
-    elif opts["state"] == "present":
+        plan = plan_from_inventory(opts["inventory"], _read_json(_record_path(opts)))
+        if touches_host:
+            _kernel_offers(plan, opts, io)
+    elif opts["state"] == "present" and not (parts == {"reapply"} and not opts["persistent"]):
+        if opts.get("plan") is None:
+            raise ValidationError("plan", "state=present needs the host's inventory or its plan (only parts: "
+                                  "[reapply] with persistent: false, which removes the re-apply, needs neither)")
         check_plan(opts.get("plan"))
-        _kernel_offers(opts["plan"], opts, io)
+        if touches_host:
+            _kernel_offers(opts["plan"], opts, io)
     with _Lock(opts, check_mode):
         run = Run(check_mode)
         if planned:
@@ -425,7 +453,12 @@ def _record_path(opts):
 
 
 def _present(opts, io, run, boot):
-    plan = opts["plan"]
+    parts = set(opts["parts"])
+    plan = opts.get("plan")
+    if not parts & {"nic", "vms"}:
+        # the boot-time re-apply alone (the slice_persistence role)
+        _reapply(opts, plan, io, run, boot)
+        return {"plan": plan or {}, "vms": {}, "qemu_args": {}, "libvirt": {}}
     check = run.check_mode
     recorded = _read_json(_record_path(opts)) or {}
     gone = [vm for name, vm in (recorded.get("vms") or {}).items() if name not in plan["vms"]]
@@ -437,15 +470,31 @@ def _present(opts, io, run, boot):
         except NetkitError as err:
             raise _named("removing VM %s" % vm.get("name"), err)
         run.took("netkit %s" % vm["netkit"]["name"], r, r["diff"]["before"], {})
-    # 2. the NIC (the slices of VMs that left first)
+        for path in _vm_files(opts, vm["name"]):
+            _remove(run, path, "qemu arguments of a VM that left")
+    # 2. the NIC (the slices of VMs that left first, whichever parts this run converges)
     same_nic = recorded.get("device") == plan["device"]
-    for key, service, params in _nic_steps(plan, gone if same_nic else ()):
+    for key, service, params in _nic_steps(plan, gone if same_nic else (), "nic" in parts):
         try:
             r = service(params, io.nic, check_mode=check)
         except NetkitError as err:
             raise _named("NIC %s (%s)" % (plan["device"], key), err)
         run.took("nic %s" % key, r)
-    # 3. each VM's netkit device, in queue order
+    vms = _vms(opts, plan, io, run, boot) if "vms" in parts else {}
+    # 6. the record the next plan starts from, and the boot-time re-apply
+    _write(run, _record_path(opts), json.dumps(plan, indent=4, sort_keys=True) + "\n", "the plan record")
+    if "reapply" in parts:
+        _reapply(opts, plan, io, run, boot)
+    elif not boot:
+        _follow_plan(opts, plan, run)
+    return {"plan": plan, "vms": vms, "qemu_args": dict((n, v["qemu_args"]) for n, v in vms.items()),
+            "libvirt": dict((n, v["libvirt"]) for n, v in vms.items())}
+
+
+def _vms(opts, plan, io, run, boot):
+    """3. each VM's netkit device, in queue order; 4. the XDP program on the NIC, into whose map qemu
+    puts its sockets; 5. the qemu arguments, from the queue ids the kernel gave each device."""
+    check = run.check_mode
     vms = {}
     for vm in sorted(plan["vms"].values(), key=lambda v: v["queues"]):
         try:
@@ -456,9 +505,7 @@ def _present(opts, io, run, boot):
         run.took("netkit %s" % vm["netkit"]["name"], r, r.get("diff", {}).get("before"), r.get("device"))
         vms[vm["name"]] = {"netkit": vm["netkit"]["name"], "queues": r["queues"], "queue_map": r["queue_map"],
                            "binding": r["binding"]}
-    # 4. the XDP program on the NIC, into whose map qemu puts its sockets
     map_path = _xdp(opts, plan, io, run, boot) if opts["xdp"] else None
-    # 5. qemu arguments, from the queue ids the kernel gave each device
     files = {}
     for name, vm in sorted(plan["vms"].items()):
         queues = vms[name]["queues"]
@@ -469,16 +516,10 @@ def _present(opts, io, run, boot):
         qvm = dict(vm, qemu=dict(vm["qemu"], start_queue=queues[0]))
         argv = slice_plan.qemu_netdev(qvm, map_path=map_path, mode=opts["xdp_mode"])
         vms[name]["qemu_args"] = argv
+        vms[name]["libvirt"] = slice_plan.qemu_libvirt(argv)
         files[name] = argv
     _qemu_files(opts, files, io, run)
-    # 6. the record the next plan starts from, and the boot-time re-apply
-    _write(run, _record_path(opts), json.dumps(plan, indent=4, sort_keys=True) + "\n", "the plan record")
-    if not boot:
-        if opts["persistent"]:
-            _persist(opts, plan, io, run)
-        else:
-            _unpersist(opts, io, run)
-    return {"plan": plan, "vms": vms, "qemu_args": dict((n, v["qemu_args"]) for n, v in vms.items())}
+    return vms
 
 
 def _write(run, path, content, what, mode=0o644):
@@ -575,6 +616,11 @@ def _tool(opts, io, tool, package, boot):
 
 # ---------------------------------------------------------------- qemu files
 
+def _vm_files(opts, name):
+    """The qemu argument files of a VM."""
+    return [os.path.join(opts["qemu_dir"], name + ext) for ext in (".args", ".xml")]
+
+
 def _qemu_files(opts, files, io, run):
     qdir = opts["qemu_dir"]
     wanted = {}
@@ -629,7 +675,7 @@ def _paths(opts):
 
 
 def reapply_record(opts, plan):
-    keep = ("xdp", "xdp_mode", "state_dir", "qemu_dir", "lib_dir", "bpf_dir", "device_timeout")
+    keep = ("binding", "xdp", "xdp_mode", "state_dir", "qemu_dir", "lib_dir", "bpf_dir", "device_timeout")
     return {"version": REAPPLY_VERSION, "devices": [plan["device"]], "device_timeout": opts["device_timeout"],
             "plan": plan, "options": dict((k, opts[k]) for k in keep)}
 
@@ -671,6 +717,27 @@ def _persist(opts, plan, io, run):
             io.run(["systemctl", "enable", UNIT], "enabling %s" % UNIT)
 
 
+def _reapply(opts, plan, io, run, boot):
+    """The re-apply's part: installed (persistent) or removed; left alone at boot, when it is what runs."""
+    if boot:
+        return
+    if opts["persistent"]:
+        _persist(opts, plan, io, run)
+    else:
+        _unpersist(opts, io, run)
+
+
+def _follow_plan(opts, plan, run):
+    """A run that leaves the re-apply out of its parts still keeps an installed re-apply on the plan it
+    converged, with the re-apply's own options: a boot must not bring back a VM that left."""
+    path = _paths(opts)["record"]
+    saved = _read_json(path)
+    if not saved or saved.get("version") != REAPPLY_VERSION or saved.get("plan") == plan:
+        return
+    record = dict(saved, plan=plan, devices=[plan["device"]])
+    _write(run, path, json.dumps(record, indent=1, sort_keys=True) + "\n", "the re-apply record")
+
+
 def _unpersist(opts, io, run):
     paths = _paths(opts)
     if os.path.lexists(paths["wants"]):
@@ -688,7 +755,8 @@ def _unpersist(opts, io, run):
 
 def plan_of_steps(steps):
     """The parts of a plan teardown needs, from the steps the roles saved for the boot-time re-apply
-    (record version 1: the nic_slice and vm_network roles' module calls and XDP commands): the NIC, its
+    (record version 1: older versions of the nic_slice and vm_network roles saved their module calls and XDP
+    commands; hosts they set up still have it): the NIC, its
     contexts and rules, each VM's netkit device, the XDP program's bpffs directory and its files."""
     plan = {"vms": {}}
     for step in steps:

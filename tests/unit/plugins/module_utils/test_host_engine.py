@@ -499,3 +499,73 @@ def test_a_kernel_that_lacks_what_the_plan_needs_is_refused_before_any_change(ho
     assert str(err.value).startswith("vms.vm1 (netkit nk-vm1): "), str(err.value)
     assert host.kernel_view() == before and host.log == []
     assert host.files() == {}  # not even the lock file
+
+
+# ---------------------------------------------------------------- parts (the roles' calls)
+
+def test_the_parts_one_by_one_make_the_host_one_call_makes(host):
+    """nic, then vms, then reapply (the roles nic_slice, vm_network, slice_persistence): each changes only its
+    part, and together they leave the host exactly as one call with every part does."""
+    plan = plan_of(VMS)
+    nic = host.converge(plan, parts=["nic"])
+    assert nic["changed"] and nic["vms"] == {} and nic["qemu_args"] == {}
+    assert len(host.nic.contexts) == 3 and len(host.nic.rules) == 3
+    assert not host.kernel.leases and host.attached is None and not os.path.exists(host.opts["qemu_dir"])
+    assert not os.path.exists(os.path.join(host.opts["unit_dir"], host_engine.UNIT))
+    nic_view = host.kernel_view()[0]
+    vms = host.converge(plan, parts=["vms"])
+    assert vms["changed"] and host.kernel_view()[0] == nic_view and sorted(host.kernel.leases) == [8, 9, 10, 11]
+    assert sorted(os.listdir(host.opts["qemu_dir"])) == ["vm%d.%s" % (n, ext) for n in (1, 2, 3)
+                                                         for ext in ("args", "xml")]
+    assert vms["libvirt"]["vm2"] == open(os.path.join(host.opts["qemu_dir"], "vm2.xml")).read().rstrip("\n")
+    assert not os.path.exists(os.path.join(host.opts["unit_dir"], host_engine.UNIT))
+    reapply_only = host.converge(plan, parts=["reapply"])
+    assert reapply_only["changed"] and host.kernel_view()[0] == nic_view
+    assert json.load(open(os.path.join(host.opts["state_dir"], "reapply.json")))["plan"] == plan
+    # one call with every part finds nothing to do: the parts made the host it makes
+    again = host.converge(plan)
+    assert not again["changed"] and again["commands"] == [], again["actions"]
+
+
+def test_a_vm_that_left_is_removed_whole_by_a_run_of_the_vms_part(host):
+    plan = plan_of(VMS)
+    host.converge(plan)
+    smaller = plan_of([VMS[0], VMS[2]], previous=plan)
+    channels = dict(host.nic.channels["current"])
+    r = host.converge(smaller, parts=["vms"])
+    assert r["changed"] and (None, "nk-vm2") not in host.kernel.links
+    # its rule and context went with it, and its qemu files; the NIC is otherwise as it was
+    assert sorted(sorted(set(c["table"])) for c in host.nic.contexts.values()) == [[8], [11]]
+    assert host.nic.channels["current"] == channels
+    assert sorted(os.listdir(host.opts["qemu_dir"])) == ["vm1.args", "vm1.xml", "vm3.args", "vm3.xml"]
+    # the installed re-apply follows the plan (a boot must not bring vm2 back), its options kept
+    saved = json.load(open(os.path.join(host.opts["state_dir"], "reapply.json")))
+    assert saved["plan"] == smaller and saved["options"]["xdp"] is True
+    again = host.converge(smaller)
+    assert not again["changed"], again["actions"]
+
+
+def test_the_reapply_part_alone_removes_the_reapply_without_a_plan(host):
+    plan = plan_of(VMS)
+    host.converge(plan)
+    view = host.kernel_view()
+    r = host.converge(None, parts=["reapply"], persistent=False)
+    assert r["changed"] and host.kernel_view() == view
+    assert not os.path.exists(os.path.join(host.opts["unit_dir"], host_engine.UNIT))
+    assert not os.path.exists(os.path.join(host.opts["state_dir"], "reapply.json"))
+    assert os.path.exists(os.path.join(host.opts["state_dir"], "plan.json"))
+    assert not host.converge(None, parts=["reapply"], persistent=False)["changed"]
+
+
+def test_the_nic_part_on_a_kernel_without_single_mode_is_refused_before_the_nic_changes(host):
+    host.kernel.caps = netkit_caps.capabilities(K612, [], False, "6.12.0-test")
+    with pytest.raises(UnsupportedError) as err:
+        host.converge(plan_of(VMS), parts=["nic"])
+    assert "vms.vm1 (netkit nk-vm1)" in str(err.value) and host.log == [] and host.files() == {}
+
+
+@pytest.mark.parametrize("parts, option", [([], "parts"), (["nic", "disks"], "parts[1]"), ("nic", "parts")])
+def test_parts_that_are_not_parts_of_a_host_are_named(host, parts, option):
+    with pytest.raises(ValidationError) as err:
+        host.converge(plan_of(VMS), parts=parts)
+    assert err.value.option == option and "nic" in str(err.value) and host.log == [] and host.files() == {}

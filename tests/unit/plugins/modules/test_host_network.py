@@ -95,7 +95,7 @@ DELETE = object()
 
 BAD = [
     # (module arguments besides the directories, option named in the message, text)
-    ({}, "state is present but any of the following are missing: inventory, plan", None),
+    ({}, "state=present needs the host's inventory or its plan", None),
     ({"plan": good_plan(), "inventory": dict(INVENTORY)}, "parameters are mutually exclusive: inventory|plan", None),
     ({"inventory": dict(INVENTORY, device=None)}, "inventory.device", "the NIC's name is required"),
     ({"inventory": {"device": "eth0", "queues": 16, "host_queues": 8}}, "missing required arguments: vms found in "
@@ -125,6 +125,9 @@ BAD = [
     ({"plan": good_plan(), "lock_timeout": -1}, "lock_timeout", "0 or more"),
     ({"plan": good_plan(), "device_timeout": -5}, "device_timeout", "0 or more"),
     ({"plan": good_plan(), "persistent": "maybe"}, "persistent", "bool"),
+    ({"plan": good_plan(), "parts": ["nic", "disks"]}, "parts", "nic, vms, reapply"),
+    ({"plan": good_plan(), "parts": []}, "parts", "give at least one of nic, vms, reapply"),
+    ({"parts": ["reapply"]}, "plan", "persistent: false"),
 ]
 
 
