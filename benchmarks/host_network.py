@@ -229,7 +229,7 @@ def main(argv):
     args = parser.parse_args(argv)
     node = Node(args.node)
     # the raw floor's netkit writer uses the collection's netlink codec, copied once
-    subprocess.run([sys.executable, str(ROOT / "roles/slice_persistence/files/pack_module_utils.py"),
+    subprocess.run([sys.executable, str(ROOT / "benchmarks/pack_module_utils.py"),
                     str(ROOT / "plugins/module_utils"), "/tmp/vmnet-bench.zip"], check=True)
     node.sh("mkdir -p /usr/lib/vmnet-netkit /var/lib/vmnet-netkit && base64 -d > /usr/lib/vmnet-netkit/bench.zip",
             stdin=base64.b64encode(Path("/tmp/vmnet-bench.zip").read_bytes()).decode())

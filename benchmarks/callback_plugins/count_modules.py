@@ -17,7 +17,7 @@ requirements: [enable in configuration]
 """
 
 CONTROLLER_ONLY = {"debug", "set_fact", "assert", "include_tasks", "import_tasks", "include_role", "import_role",
-                   "meta", "fail", "include_vars"}
+                   "meta", "fail", "include_vars", "validate_argument_spec"}
 
 
 class CallbackModule(CallbackBase):

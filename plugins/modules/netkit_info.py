@@ -34,8 +34,8 @@ options:
         refusal M(vmnet.netkit.netkit_link) and M(vmnet.netkit.host_network) give.
       - Only the kernel is asked (netkit itself, O(vmnet.netkit.netkit_link#module:pairing=single), a way to bind
         NIC queues). The NIC's queues are checked when the device is made, as the NIC may still be about to change.
-      - The roles C(vmnet.netkit.nic_slice) and C(vmnet.netkit.vm_network) check their plan's devices this way
-        before their first change.
+      - The role C(vmnet.netkit.vm_network)'s entry point C(kernel_check) checks a plan's devices this way, for
+        plays that compose the per-resource modules.
     type: list
     elements: dict
     default: []

@@ -61,12 +61,13 @@ def ok(result):
     return result
 
 
-def run_playbook(node, playbook, extra_vars=None, check=False, diff=False):
+def run_playbook(node, playbook, extra_vars=None, check=False, diff=False, env_update=None):
     """Run one of the collection's playbooks against the lab node with inventories/lab; -> (rc, output)."""
     env = dict(os.environ)
     env.update({"PATH": VENV_BIN + os.pathsep + env.get("PATH", ""),
                 "ANSIBLE_COLLECTIONS_PATH": os.path.join(ROOT, ".build", "collections"),
                 "ANSIBLE_HOST_KEY_CHECKING": "False", "ANSIBLE_NOCOLOR": "1"})
+    env.update(env_update or {})
     argv = [os.path.join(VENV_BIN, "ansible-playbook"), "-i", node.inventory,
             "-i", os.path.join(ROOT, "inventories", "lab"), os.path.join(ROOT, "playbooks", playbook)]
     if extra_vars:
@@ -78,6 +79,16 @@ def run_playbook(node, playbook, extra_vars=None, check=False, diff=False):
     p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, env=env,
                        check=False)
     return p.returncode, p.stdout
+
+
+def run_playbook_counted(node, playbook, **kw):
+    """run_playbook, counting the module runs it starts on the node (benchmarks/callback_plugins/count_modules:
+    tasks that are not controller-only, per loop item); -> (rc, output, module runs)."""
+    with tempfile.NamedTemporaryFile("r") as counted:
+        rc, out = run_playbook(node, playbook, env_update={
+            "ANSIBLE_CALLBACK_PLUGINS": os.path.join(ROOT, "benchmarks", "callback_plugins"),
+            "ANSIBLE_CALLBACKS_ENABLED": "count_modules", "VMNET_COUNT_MODULES": counted.name}, **kw)
+        return rc, out, int(counted.read().strip() or -1)
 
 
 def recap_changed(output):

@@ -216,13 +216,13 @@ def test_the_main_job_on_612_names_what_is_missing_and_changes_nothing(lab_node_
 
 
 def test_the_roles_on_612_name_what_is_missing_and_change_nothing(lab_node_612, tmp_path):
-    """The roles composed as a user writes them (nic_slice, then vm_network): nic_slice checks the plan's
-    netkit devices against the kernel before it sets the NIC's channels, tables, contexts and rules, so
-    the wrong kernel is refused with every device named and nothing changed (the same snapshot)."""
+    """The roles composed as a user writes them (nic_slice, then vm_network): nic_slice's host_network call
+    checks the plan's netkit devices against the kernel before it sets the NIC's channels, tables, contexts
+    and rules, so the wrong kernel is refused with the first device named and nothing changed (the same
+    snapshot)."""
     play = tmp_path / "roles.yml"
     play.write_text(json.dumps(ROLES_PLAY))
-    refused_untouched(lab_node_612, str(play), "cannot make the plan's netkit devices, so nothing was changed: "
-                      "nk-vm1, nk-vm2, nk-vm3, nk-vm4, nk-vm5, nk-vm6: pairing: single needs Linux 7.1 "
+    refused_untouched(lab_node_612, str(play), "vms.vm1 (netkit nk-vm1): pairing: single needs Linux 7.1 "
                       "(IFLA_NETKIT_PAIRING, netkit single mode)")
 
 

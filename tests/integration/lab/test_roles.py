@@ -1,10 +1,10 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The roles nic_slice, vm_network and slice_persistence, composed in a play as a user who wants one
-module call per resource would write it: for the lab inventory's six VMs they make the same host as
-provision.yml's one host_network call (channels, default table, contexts, rules, netkit devices with
+"""The roles nic_slice, vm_network and slice_persistence, composed in a play as a user who wants the
+parts of a host one role at a time would write it: for the lab inventory's six VMs they make the same host
+as provision.yml's one host_network call (channels, default table, contexts, rules, netkit devices with
 their NIC queues, the XDP program on the NIC, the qemu arguments), read with ethtool, sysfs and
-ip; a second run changes nothing; teardown.yml takes their host apart as it does provision.yml's (from the
-steps the roles saved for the boot-time re-apply), leaving the node as provision.yml's teardown leaves it.
+ip, with one module run per role; a second run changes nothing; teardown.yml takes their host apart as it
+does provision.yml's, leaving the node as provision.yml's teardown leaves it.
 
 STORY: an operator composes the per-resource roles in a play of their own and gets the same host the
 collection's playbooks make, and takes it apart with the collection's teardown."""
@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from lab_play import recap_changed, run_playbook
+from lab_play import recap_changed, run_playbook, run_playbook_counted
 from test_faults import kernel_view
 from test_provision import snapshot
 
@@ -35,9 +35,8 @@ ROLES_PLAY = [{
          "ansible.builtin.include_role": {"name": "vmnet.netkit.vm_network", "public": True},
          "vars": {"vm_network_plan": "{{ roles_plan }}"}},
         {"name": "Re-apply all of it at boot", "ansible.builtin.include_role": {"name": "vmnet.netkit.slice_persistence"},
-         "vars": {"slice_persistence_devices": ["{{ roles_plan.device }}"],
-                  "slice_persistence_after": "{{ vmnet_reapply_after }}",
-                  "slice_persistence_steps": "{{ nic_slice_applied_steps + vm_network_steps }}"}},
+         "vars": {"slice_persistence_plan": "{{ roles_plan }}",
+                  "slice_persistence_after": "{{ vmnet_reapply_after }}"}},
     ]}]
 
 
@@ -105,14 +104,17 @@ def test_provision_yml_makes_the_reference_host(lab):
 def test_the_roles_make_the_same_host(lab, roles_play):
     if "reference" not in STORY:
         pytest.fail("the step before did not finish, so there is nothing to compare with")
-    rc, out = run_playbook(lab, roles_play)
+    rc, out, modules = run_playbook_counted(lab, roles_play)
     assert rc == 0, out[-4000:]
     assert host_view(lab) == STORY["reference"]
-    # the boot-time re-apply is in place: its unit enabled, the steps of all four module kinds saved
+    # one module run per role on the node (the three roles' host_network calls and vm_network's qemu
+    # version read), whatever the number of VMs
+    assert modules == 4, (modules, out[-4000:])
+    # the boot-time re-apply is in place: its unit enabled, the plan saved, the same plan as the record
     assert lab.sh("systemctl is-enabled vmnet-netkit-reapply.service").strip() == "enabled"
     saved = json.loads(lab.sh("cat /var/lib/vmnet-netkit/reapply.json"))
-    assert {step["module"] for step in saved["steps"]} == {
-        "nic_channels", "rss_contexts", "ntuple_rules", "netkit_link", "command"}, saved
+    assert saved["plan"] == json.loads(lab.sh("cat /var/lib/vmnet-netkit/plan.json")), saved
+    assert sorted(saved["plan"]["vms"]) == ["vm%d" % n for n in range(1, 7)]
     STORY["roles"] = True
 
 

@@ -4,11 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
-import pathlib
-import subprocess
-import sys
-import zipfile
 
 from ansible_collections.vmnet.netkit.plugins.module_utils.host import reapply
 from ansible_collections.vmnet.netkit.plugins.module_utils.errors import KernelError
@@ -46,23 +41,3 @@ def test_missing_device_stops_early(tmp_path):
     state.write_text(json.dumps({"devices": ["no-such-nic0"], "device_timeout": 0, "steps": []}))
     assert reapply.main([str(state)]) == 1
     assert reapply.main([]) == 2
-
-
-def test_the_role_packs_every_subpackage_and_the_unit_can_start_from_the_zip(tmp_path):
-    """slice_persistence packs plugins/module_utils on the controller; the unit runs host.reapply from it."""
-    root = pathlib.Path(__file__).resolve().parents[4]
-    pack = [sys.executable, str(root / "roles/slice_persistence/files/pack_module_utils.py"),
-            str(root / "plugins/module_utils")]
-    subprocess.run(pack + [str(tmp_path / "a.zip")], check=True)
-    subprocess.run(pack + [str(tmp_path / "b.zip")], check=True)
-    assert (tmp_path / "a.zip").read_bytes() == (tmp_path / "b.zip").read_bytes()
-    names = zipfile.ZipFile(str(tmp_path / "a.zip")).namelist()
-    sources = set(str(p.relative_to(root)) for p in (root / "plugins/module_utils").rglob("*.py")
-                  if p.parent.name != "__pycache__")
-    sources.add("plugins/module_utils/__init__.py")  # every package level gets one, for zipimport
-    prefix = "ansible_collections/vmnet/netkit/"
-    assert sorted(n[len(prefix):] for n in names if n.startswith(prefix + "plugins/module_utils/")) == sorted(sources)
-    out = subprocess.run([sys.executable, "-m", "ansible_collections.vmnet.netkit.plugins.module_utils.host.reapply"],
-                         env=dict(os.environ, PYTHONPATH=str(tmp_path / "a.zip")), cwd=str(tmp_path),
-                         capture_output=True, text=True, check=False)
-    assert out.returncode == 2 and "usage: reapply STATE.json" in out.stderr

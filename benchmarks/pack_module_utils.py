@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Pack the collection's module_utils into one reproducible zip (runs on the controller).
+"""Pack the collection's module_utils into one reproducible zip (the benchmark copies it to the lab node).
 
 Python imports from a zip on PYTHONPATH, so the node gets one file: one copy task, and the
 same bytes for the same code (fixed timestamps, sorted entries) so the copy is idempotent.
