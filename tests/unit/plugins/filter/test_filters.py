@@ -8,7 +8,7 @@ import re
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.vmnet.netkit.plugins.filter import json_query, kernel_packages, qemu_netdev, slice_plan, step
+from ansible_collections.vmnet.netkit.plugins.filter import json_query, kernel_packages, qemu_netdev, slice_plan
 
 
 def test_slice_plan_filter_wraps_errors():
@@ -31,17 +31,12 @@ def test_qemu_netdev_outputs():
         f(p["vms"]["vm1"], output="yaml")
 
 
-def test_json_query_and_step():
+def test_json_query():
     q = json_query.FilterModule().filters()["json_query"]
     facts = {"contexts": [{"name": "vm1", "queues": "14-15"}, {"name": None, "queues": "3"}]}
     assert q(facts, "contexts[?name=='vm1'].queues | [0]") == "14-15"
     with pytest.raises(AnsibleFilterError):
         q(facts, "contexts[?")
-    s = step.FilterModule().filters()["step"]
-    assert s({"name": "nk-vm1"}, "netkit_link") == {"name": "netkit_link nk-vm1", "module": "netkit_link",
-                                                    "params": {"name": "nk-vm1"}}
-    with pytest.raises(AnsibleFilterError):
-        s({}, "command")
 
 
 # --- kernel_packages -------------------------------------------------------------------------------
