@@ -205,6 +205,10 @@ def check_plan(plan):
             raise ValidationError("plan.vms.%s" % name, "a VM name names files: no '/', not '.' or '..'")
 
 
+# an input of the planner named inside one of its messages: vms[N] or subnets[N], not already under a prefix
+INPUT_REFERENCE = re.compile(r"(^|[^\w.])((?:vms|subnets)\[\d+\])")
+
+
 def plan_from_inventory(inventory, recorded):
     """The host's plan from its inventory (the slice_plan filter's inputs), planned against the plan the
     host was last converged to (RECORDED, read under the run's lock), so a VM keeps its queues, MAC and
@@ -214,8 +218,10 @@ def plan_from_inventory(inventory, recorded):
                                subnets=inventory.get("subnets") or [], previous=recorded or {})
     except ValidationError as err:
         option = "inventory.%s" % err.option if err.option else "inventory"
-        raise ValidationError(option, err.problem[len(err.option) + 2:] if err.option else err.problem,
-                              value=err.value, allowed=err.allowed)
+        problem = err.problem[len(err.option) + 2:] if err.option else err.problem
+        # the other inputs a message names (vms[1], subnets[0].exclude) are under inventory too
+        problem = INPUT_REFERENCE.sub(r"\1inventory.\2", problem)
+        raise ValidationError(option, problem, value=err.value, allowed=err.allowed)
 
 
 def check_parts(parts):

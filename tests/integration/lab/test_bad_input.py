@@ -160,7 +160,7 @@ CASES = [
     ("inventory VM address in a pool exclusion",
      host_inventory(subnets=[{"network": "10.0.0.0/24", "exclude": ["10.0.0.4-10.0.0.6"]}],
                     vms=[vm(addresses=["10.0.0.5"])]),
-     ["inventory.vms[0].addresses", "subnets[0].exclude: 10.0.0.4-10.0.0.6"]),
+     ["inventory.vms[0].addresses", "(inventory.subnets[0].exclude: 10.0.0.4-10.0.0.6)"]),
     ("inventory pool with no address left",
      host_inventory(subnets=[{"network": "10.0.0.0/24", "range": "10.0.0.9-10.0.0.9"}], vms=[vm(), vm(name="vm2")]),
      ["inventory.subnets[0]", "no free address left"]),

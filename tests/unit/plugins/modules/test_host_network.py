@@ -108,7 +108,12 @@ BAD = [
     ({"inventory": dict(INVENTORY, subnets=[{"network": "10.0.0.0/24", "range": "10.0.0.20-10.0.0.10"}])},
      "inventory.subnets[0].range", "starts after it ends"),
     ({"inventory": dict(INVENTORY, subnets=[{"network": "10.0.0.0/24", "exclude": ["10.0.0.2"]}])},
-     "inventory.vms[0].addresses", "10.0.0.2 is excluded from 10.0.0.0/24"),
+     "inventory.vms[0].addresses", "10.0.0.2 is excluded from 10.0.0.0/24 (inventory.subnets[0].exclude: 10.0.0.2)"),
+    # the other inputs a message names are under inventory too
+    ({"inventory": dict(INVENTORY, subnets=["10.0.0.0/24", "10.0.0.0/25"])}, "inventory.subnets[1]",
+     "overlaps inventory.subnets[0] (10.0.0.0/24)"),
+    ({"inventory": dict(INVENTORY, vms=[{"name": "vm1", "queues": 1}, {"name": "vm1", "queues": 1}])},
+     "inventory.vms[1].name", "(inventory.vms[0] and inventory.vms[1])"),
     ({"inventory": dict(INVENTORY, subnets=["10.0.0.0/24", 24])}, "inventory.subnets[1]", "CIDR"),
     ({"inventory": dict(INVENTORY, vms=[{"name": "vm1", "queues": 1, "colour": "red"}])}, "inventory.vms[0]",
      "colour"),
