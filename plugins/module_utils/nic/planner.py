@@ -346,6 +346,11 @@ def plan_contexts(state, record, params):
                     actions.append(action("context_update", et.rxfh_context_update_argv(ETHTOOL, dev, cid, spec),
                                           "change RSS context %d %r on %s to %s" % (cid, name, dev, spec_text(spec)),
                                           device=dev, name=name, spec=spec, id=cid))
+    elif params.get("foreign_only"):
+        # deleted, host_network's remove_strays: the contexts no record names (someone else's), nothing else
+        for cid in sorted(k for k in contexts if isinstance(k, int)):
+            if cid not in claimed:
+                deletes.append((cid, None))
     else:  # deleted
         if items:
             for i, name, _s in wanted:
@@ -529,6 +534,9 @@ def plan_rules(state, record, params, check_mode=False):
             # owned_only (host_network): only rules that steer to a context the record names are ours
             delete.extend(c["loc"] for c in current if c["loc"] not in keep
                           and (not params.get("owned_only") or c.get("context") in names))
+    elif params.get("foreign_only"):
+        # deleted, host_network's remove_strays: the rules that do not steer to a context a record names
+        delete.extend(c["loc"] for c in current if c.get("context") not in names or c.get("drop"))
     else:
         if items:
             matches = set(rule_match(r) for r in wanted)

@@ -292,7 +292,8 @@ def _update_record(record, params, names, actions, state, mode):
     if mode == "deleted":
         for item in params.get("contexts") or []:
             record["contexts"].pop(item["name"], None)
-        if not params.get("contexts"):
+        if not params.get("contexts") and not params.get("foreign_only"):
+            # all of them went; with foreign_only only contexts no record names did, and the record stays
             record["contexts"] = {}
     else:
         for item in params.get("contexts") or []:
