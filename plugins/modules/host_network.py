@@ -146,6 +146,17 @@ options:
     description: systemd unit directory of the re-apply unit.
     type: path
     default: /etc/systemd/system
+  remove_strays:
+    description:
+      - Also remove what C(verify.yml) reports as not made by the collection, before anything is made that could
+        overlap it. With V(nic) in O(parts), the RSS contexts on the NIC that no record of the collection names
+        and the ntuple rules that do not steer to one of the collection's contexts (rules to a queue, drop rules,
+        rules to someone else's contexts). With V(vms), the netkit devices in the host's namespace named like a
+        VM's (C(nk-...)) that no VM of the plan has; one that a process (a VM's qemu) uses stays, with a warning.
+      - V(false) leaves all of them alone (they are someone else's), as every run does unless told otherwise.
+        Devices of other kinds are never touched.
+    type: bool
+    default: false
   parts:
     description:
       - What of the host a run with O(state=present) converges. V(nic) is the NIC's channel count, default RSS
@@ -213,6 +224,16 @@ EXAMPLES = r"""
 - name: Or plan on the controller (the same planner) and converge that plan
   vmnet.netkit.host_network:
     plan: "{{ [{'name': 'vm1', 'queues': 1}] | vmnet.netkit.slice_plan(device='eth0', queues=16, host_queues=8) }}"
+
+- name: Or one part at a time, as the roles do - the NIC's slices first (VMs that left go whole)
+  vmnet.netkit.host_network:
+    plan: "{{ [{'name': 'vm1', 'queues': 1}] | vmnet.netkit.slice_plan(device='eth0', queues=16, host_queues=8) }}"
+    parts: [nic]
+
+- name: Remove the boot-time re-apply only (no plan needed)
+  vmnet.netkit.host_network:
+    parts: [reapply]
+    persistent: false
 
 - name: Read what verify.yml compares with the plan
   vmnet.netkit.host_network:
@@ -320,6 +341,7 @@ ARGUMENT_SPEC = dict(
     bpf_dir=dict(type="path", default="/sys/fs/bpf/vmnet-netkit"),
     unit_dir=dict(type="path", default="/etc/systemd/system"),
     parts=dict(type="list", elements="str", choices=list(host_engine.PARTS), default=list(host_engine.PARTS)),
+    remove_strays=dict(type="bool", default=False),
 )
 
 

@@ -39,6 +39,7 @@ from ansible_collections.vmnet.netkit.plugins.module_utils import fault_point
 from ansible_collections.vmnet.netkit.plugins.module_utils.host import files as host_files
 from ansible_collections.vmnet.netkit.plugins.module_utils.netkit import service as netkit_service
 from ansible_collections.vmnet.netkit.plugins.module_utils.nic import service as nic_service
+from ansible_collections.vmnet.netkit.plugins.module_utils.netkit import vm_processes
 from ansible_collections.vmnet.netkit.plugins.module_utils.netkit import xdp_program
 from ansible_collections.vmnet.netkit.plugins.module_utils.errors import (
     KernelError, NetkitError, UnsupportedError, ValidationError)
@@ -71,6 +72,7 @@ DEFAULTS = {
     "bpf_dir": "/sys/fs/bpf/vmnet-netkit",
     "unit_dir": "/etc/systemd/system",
     "parts": ["nic", "vms", "reapply"],
+    "remove_strays": False,
 }
 
 # What a run may converge (the option ``parts``): the NIC's slices; the VMs' netkit devices, the XDP
@@ -247,14 +249,15 @@ def _link_params(vm, state="present", binding="auto"):
     return params
 
 
-def _nic_steps(plan, gone=(), converge_nic=True):
+def _nic_steps(plan, gone=(), converge_nic=True, remove_strays=False):
     """The NIC's resource calls, in order. The rules and then the
     contexts of VMs that left go first, so that their queues are free for the contexts this plan
     creates (a context may not overlap another, and a rule keeps its context from being deleted);
     the last steps remove the other rules and contexts of the collection's that no VM uses (with
     ``converge_nic`` false, only the slices of VMs that left go: a run of the VMs' part alone). Contexts
     no record names, and rules that do not steer to the collection's contexts, belong to someone else:
-    they stay (verify.yml reports them)."""
+    they stay (verify.yml reports them), unless ``remove_strays`` asks for them to go first, before
+    anything is made that could overlap them."""
     dev = plan["device"]
     contexts = [dict(c) for c in plan["contexts"]]
     gone_rules = [dict(r) for vm in gone for r in vm.get("rules") or []]
@@ -268,6 +271,12 @@ def _nic_steps(plan, gone=(), converge_nic=True):
                       {"device": dev, "contexts": gone_contexts, "state": "deleted"}))
     if not converge_nic:
         return steps
+    if remove_strays:
+        # what no record names (someone else's, or left by hand): rules first, as a rule keeps its context
+        steps.append(("rules not made by vmnet.netkit", nic_service.run_rules,
+                      {"device": dev, "rules": [], "state": "deleted", "foreign_only": True}))
+        steps.append(("contexts not made by vmnet.netkit", nic_service.run_contexts,
+                      {"device": dev, "contexts": [], "state": "deleted", "foreign_only": True}))
     return steps + [
         ("channels", nic_service.run_channels, {"device": dev, "combined": plan["channels"]}),
         ("contexts", nic_service.run_contexts, {"device": dev, "default": plan["default_table"],
@@ -480,7 +489,9 @@ def _present(opts, io, run, boot):
             _remove(run, path, "qemu arguments of a VM that left")
     # 2. the NIC (the slices of VMs that left first, whichever parts this run converges)
     same_nic = recorded.get("device") == plan["device"]
-    for key, service, params in _nic_steps(plan, gone if same_nic else (), "nic" in parts):
+    if opts["remove_strays"] and "vms" in parts:
+        _remove_stray_devices(plan, io, run)
+    for key, service, params in _nic_steps(plan, gone if same_nic else (), "nic" in parts, opts["remove_strays"]):
         try:
             r = service(params, io.nic, check_mode=check)
         except NetkitError as err:
@@ -495,6 +506,29 @@ def _present(opts, io, run, boot):
         _follow_plan(opts, plan, run)
     return {"plan": plan, "vms": vms, "qemu_args": dict((n, v["qemu_args"]) for n, v in vms.items()),
             "libvirt": dict((n, v["libvirt"]) for n, v in vms.items())}
+
+
+def _remove_stray_devices(plan, io, run):
+    """remove_strays: netkit devices named like a VM's (nk-...) in the host's namespace that no VM of the plan
+    has. One that a process (a VM's qemu) still uses stays, with a note: removing it would cut that VM off."""
+    planned = set(vm["netkit"]["name"] for vm in plan["vms"].values())
+    strays = sorted(link["name"] for link in io.netkit.netkit_links(None)
+                    if link["name"].startswith(slice_plan.NETKIT_PREFIX) and link["name"] not in planned)
+    if not strays:
+        return
+    users = vm_processes.users(io.netkit.process_cmdlines(), strays)
+    for name in strays:
+        if users.get(name):
+            run.notes.append("netkit device %s is no VM's of the plan but process(es) %s use it; it stays (stop them "
+                             "and run again to remove it)" % (name, ", ".join(
+                                 "%s (pid %s)" % (u["command"], u["pid"]) for u in users[name])))
+            continue
+        try:
+            r = netkit_service.run_link(_link_params({"netkit": {"name": name}}, "absent"), io.netkit,
+                                        check_mode=run.check_mode, diff=True)
+        except NetkitError as err:
+            raise _named("removing stray netkit device %s" % name, err)
+        run.took("netkit %s" % name, r, r["diff"]["before"], {})
 
 
 def _vms(opts, plan, io, run, boot):

@@ -195,10 +195,21 @@ def test_drift_is_reported_then_repaired(lab):
         assert lab.sh(HAND_MADE.format(nic=lab.nic, c=foreign)) == hand_made
         rc, out = run_playbook(lab, "verify.yml")
         assert rc != 0 and "not made by vmnet.netkit" in out and "RSS context vm2" not in out, out[-3000:]
+        # removing them is the owner's choice, through an option: with a netkit device named like a VM's
+        # that no VM has, and a veth named like one (not netkit: never touched)
+        lab.sh("ip link add nk-stray type netkit && ip link add nk-veth0 type veth peer name vethstray0")
+        rc, out = run_playbook(lab, "verify.yml")
+        assert rc != 0 and "netkit nk-stray" in out and "nk-veth0" not in out, out[-3000:]
+        assert recap_changed(ok(run_playbook(lab, "provision.yml", {"vmnet_remove_strays": True}))) == 1
+        assert lab.ssh("ethtool -x %s context %s" % (lab.nic, foreign)).returncode != 0
+        rules = lab.sh("ethtool -n %s" % lab.nic)
+        assert "10.0.0.25" not in rules and rules.count("Filter:") == 12, rules  # the six VMs' IPv4 and IPv6
+        assert lab.ssh("ip link show nk-stray").returncode != 0
+        assert "veth" in lab.sh("ip -d link show nk-veth0")
     finally:
-        # removing them stays the owner's choice
         lab.sh("for loc in $(ethtool -n {nic} | awk '/^Filter:/ {{l = $2}} /10.0.0.25[01]/ {{print l}}'); do "
-               "ethtool -N {nic} delete $loc; done; ethtool -X {nic} context {c} delete".format(nic=lab.nic, c=foreign))
+               "ethtool -N {nic} delete $loc; done; ethtool -X {nic} context {c} delete 2>/dev/null; "
+               "ip link del nk-stray 2>/dev/null; ip link del nk-veth0 2>/dev/null; true".format(nic=lab.nic, c=foreign))
     assert "6 VMs as planned, no drift" in ok(run_playbook(lab, "verify.yml"))
     assert "prog/xdp" in lab.sh("ip -d link show %s" % lab.nic)
     assert lab.sh("ls /sys/class/net/nk-vm5/queues").split() == ["rx-0", "rx-1", "tx-0"]

@@ -214,6 +214,57 @@ def test_contexts_and_rules_of_someone_else_are_left_alone(host):
     assert sorted(sorted(set(c["table"])) for c in host.nic.contexts.values()) == [[8], [11], [15]]
 
 
+def test_remove_strays_removes_what_no_record_names_and_nothing_else(host):
+    plan = plan_of(VMS)
+    host.converge(plan)
+    # someone else's: a context taking queue 9 of vm2 (an overlap a run would otherwise refuse once vm2 is
+    # made again), a rule to it, a queue rule, a netkit device named like a VM's, one a VM's qemu uses, and a
+    # veth named like a VM's device
+    host.kernel.delete("nk-vm2")
+    host.nic.rules = dict((k, v) for k, v in host.nic.rules.items() if v.get("dst_ip") != plan["vms"]["vm2"]["addresses"][0])
+    vm2_context = [cid for cid, c in host.nic.contexts.items() if set(c["table"]) == {9, 10}][0]
+    del host.nic.contexts[vm2_context]
+    host.nic.contexts[9] = {"id": 9, "table": [9] * len(host.nic.table), "hfunc": "toeplitz", "key": host.nic.key}
+    host.nic.rules[100] = {"flow_type": "udp4", "dst_ip": "192.0.2.10", "context": 9, "loc": 100}
+    host.nic.rules[101] = {"flow_type": "tcp4", "dst_ip": "192.0.2.9", "dst_port": 22, "queue": 2, "loc": 101}
+    host.kernel.create({"name": "nk-old", "pairing": "single", "mode": "l2"})
+    host.kernel.create({"name": "nk-busy", "pairing": "single", "mode": "l2"})
+    host.kernel.processes[4242] = ["qemu-system-x86_64", "-netdev", "af-xdp,id=n,ifname=nk-busy,queues=1"]
+    host.kernel.links[(None, "nk-veth")] = {"ifindex": 90, "name": "nk-veth", "kind": "veth", "up": True, "netns": None}
+    # without the option a run refuses the overlap and leaves all of it
+    with pytest.raises(ValidationError) as err:
+        host.converge(plan)
+    assert "overlaps existing context 9" in str(err.value)
+    assert 9 in host.nic.contexts and (None, "nk-old") in host.kernel.links
+    # check mode says what would go and changes nothing
+    view = host.kernel_view()
+    r = host.converge(plan, check=True, remove_strays=True)
+    assert host.kernel_view() == view and r["changed"]
+    host.log = []
+    r = host.converge(plan, remove_strays=True)
+    assert r["changed"] and 100 not in host.nic.rules and 101 not in host.nic.rules
+    assert sorted(sorted(set(c["table"])) for c in host.nic.contexts.values()) == [[8], [9, 10], [11]]
+    assert (None, "nk-old") not in host.kernel.links and (None, "nk-vm2") in host.kernel.links
+    assert (None, "nk-busy") in host.kernel.links and (None, "nk-veth") in host.kernel.links
+    assert any("nk-busy" in n and "4242" in n for n in r["notes"]), r["notes"]
+    order = [(n, what if n != "nic" else what["op"]) for n, what in host.log]
+    assert order.index(("nic", "context_delete")) < order.index(("nic", "context_create"))
+    again = host.converge(plan, remove_strays=True)
+    assert not again["changed"], again["actions"]
+
+
+def test_remove_strays_touches_only_the_parts_a_run_converges(host):
+    plan = plan_of(VMS)
+    host.converge(plan)
+    host.nic.rules[101] = {"flow_type": "tcp4", "dst_ip": "192.0.2.9", "dst_port": 22, "queue": 2, "loc": 101}
+    host.kernel.create({"name": "nk-old", "pairing": "single", "mode": "l2"})
+    host.converge(plan, parts=["nic"], remove_strays=True)
+    assert 101 not in host.nic.rules and (None, "nk-old") in host.kernel.links
+    host.nic.rules[101] = {"flow_type": "tcp4", "dst_ip": "192.0.2.9", "dst_port": 22, "queue": 2, "loc": 101}
+    host.converge(plan, parts=["vms"], remove_strays=True)
+    assert 101 in host.nic.rules and (None, "nk-old") not in host.kernel.links
+
+
 def test_drift_is_repaired_by_the_next_run(host):
     plan = plan_of(VMS)
     host.converge(plan)

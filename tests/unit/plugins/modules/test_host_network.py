@@ -133,6 +133,7 @@ BAD = [
     ({"plan": good_plan(), "parts": ["nic", "disks"]}, "parts", "nic, vms, reapply"),
     ({"plan": good_plan(), "parts": []}, "parts", "give at least one of nic, vms, reapply"),
     ({"parts": ["reapply"]}, "plan", "persistent: false"),
+    ({"plan": good_plan(), "remove_strays": "all"}, "remove_strays", "bool"),
 ]
 
 
