@@ -487,10 +487,11 @@ def _present(opts, io, run, boot):
         run.took("netkit %s" % vm["netkit"]["name"], r, r["diff"]["before"], {})
         for path in _vm_files(opts, vm["name"]):
             _remove(run, path, "qemu arguments of a VM that left")
-    # 2. the NIC (the slices of VMs that left first, whichever parts this run converges)
-    same_nic = recorded.get("device") == plan["device"]
+    # 2. with remove_strays, netkit devices no VM has (before the NIC: they may hold its queues)
     if opts["remove_strays"] and "vms" in parts:
         _remove_stray_devices(plan, io, run)
+    # 3. the NIC (the slices of VMs that left first, whichever parts this run converges)
+    same_nic = recorded.get("device") == plan["device"]
     for key, service, params in _nic_steps(plan, gone if same_nic else (), "nic" in parts, opts["remove_strays"]):
         try:
             r = service(params, io.nic, check_mode=check)
@@ -498,7 +499,7 @@ def _present(opts, io, run, boot):
             raise _named("NIC %s (%s)" % (plan["device"], key), err)
         run.took("nic %s" % key, r)
     vms = _vms(opts, plan, io, run, boot) if "vms" in parts else {}
-    # 6. the record the next plan starts from, and the boot-time re-apply
+    # 7. the record the next plan starts from, and the boot-time re-apply
     _write(run, _record_path(opts), json.dumps(plan, indent=4, sort_keys=True) + "\n", "the plan record")
     if "reapply" in parts:
         _reapply(opts, plan, io, run, boot)
@@ -532,8 +533,8 @@ def _remove_stray_devices(plan, io, run):
 
 
 def _vms(opts, plan, io, run, boot):
-    """3. each VM's netkit device, in queue order; 4. the XDP program on the NIC, into whose map qemu
-    puts its sockets; 5. the qemu arguments, from the queue ids the kernel gave each device."""
+    """4. each VM's netkit device, in queue order; 5. the XDP program on the NIC, into whose map qemu
+    puts its sockets; 6. the qemu arguments, from the queue ids the kernel gave each device."""
     check = run.check_mode
     vms = {}
     for vm in sorted(plan["vms"].values(), key=lambda v: v["queues"]):
