@@ -207,6 +207,9 @@ def check_plan(plan):
             raise ValidationError("plan.vms.%s" % name, "a VM name names files: no '/', not '.' or '..'")
 
 
+# how the NIC planner names a context no record of the collection names, in an overlap refusal
+FOREIGN_OVERLAP = "(not managed by name)"
+
 # an input of the planner named inside one of its messages: vms[N] or subnets[N], not already under a prefix
 INPUT_REFERENCE = re.compile(r"(^|[^\w.])((?:vms|subnets)\[\d+\])")
 
@@ -495,6 +498,14 @@ def _present(opts, io, run, boot):
     for key, service, params in _nic_steps(plan, gone if same_nic else (), "nic" in parts, opts["remove_strays"]):
         try:
             r = service(params, io.nic, check_mode=check)
+        except ValidationError as err:
+            failure = _named("NIC %s (%s)" % (plan["device"], key), err)
+            if FOREIGN_OVERLAP in str(err) and not opts["remove_strays"]:
+                # the way out that needs no ethtool by hand
+                failure = ValidationError(None, "%s; remove_strays (provision.yml: -e vmnet_remove_strays=true) "
+                                          "removes the contexts vmnet.netkit did not make" % failure.problem,
+                                          value=failure.value, allowed=failure.allowed)
+            raise failure
         except NetkitError as err:
             raise _named("NIC %s (%s)" % (plan["device"], key), err)
         run.took("nic %s" % key, r)

@@ -235,6 +235,8 @@ def test_remove_strays_removes_what_no_record_names_and_nothing_else(host):
     with pytest.raises(ValidationError) as err:
         host.converge(plan)
     assert "overlaps existing context 9" in str(err.value)
+    assert str(err.value).endswith("remove_strays (provision.yml: -e vmnet_remove_strays=true) removes the contexts "
+                                   "vmnet.netkit did not make"), str(err.value)
     assert 9 in host.nic.contexts and (None, "nk-old") in host.kernel.links
     # check mode says what would go and changes nothing
     view = host.kernel_view()
