@@ -558,7 +558,6 @@ def _vms(opts, plan, io, run, boot):
         vms[vm["name"]] = {"netkit": vm["netkit"]["name"], "queues": r["queues"], "queue_map": r["queue_map"],
                            "binding": r["binding"]}
     map_path = _xdp(opts, plan, io, run, boot) if opts["xdp"] else None
-    files = {}
     for name, vm in sorted(plan["vms"].items()):
         queues = vms[name]["queues"]
         if queues != list(range(queues[0], queues[0] + len(queues))) or len(queues) != vm["qemu"]["queues"]:
@@ -569,8 +568,7 @@ def _vms(opts, plan, io, run, boot):
         argv = slice_plan.qemu_netdev(qvm, map_path=map_path, mode=opts["xdp_mode"])
         vms[name]["qemu_args"] = argv
         vms[name]["libvirt"] = slice_plan.qemu_libvirt(argv)
-        files[name] = argv
-    _qemu_files(opts, files, io, run)
+    _qemu_files(opts, vms, run)
     return vms
 
 
@@ -673,12 +671,14 @@ def _vm_files(opts, name):
     return [os.path.join(opts["qemu_dir"], name + ext) for ext in (".args", ".xml")]
 
 
-def _qemu_files(opts, files, io, run):
+def _qemu_files(opts, vms, run):
+    """Each VM's files (its qemu arguments and libvirt snippet, as _vms made them); files of VMs that left go."""
     qdir = opts["qemu_dir"]
     wanted = {}
-    for name, argv in files.items():
-        wanted[os.path.join(qdir, name + ".args")] = "".join("%s\n" % a for a in argv)
-        wanted[os.path.join(qdir, name + ".xml")] = slice_plan.qemu_libvirt(argv) + "\n"
+    for name, vm in vms.items():
+        args_path, xml_path = _vm_files(opts, name)
+        wanted[args_path] = "".join("%s\n" % a for a in vm["qemu_args"])
+        wanted[xml_path] = vm["libvirt"] + "\n"
     for path, content in sorted(wanted.items()):
         _write(run, path, content, "qemu arguments")
     if os.path.isdir(qdir):
