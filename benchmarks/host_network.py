@@ -284,11 +284,12 @@ COLUMNS = ["raw write", "raw read", "hand-written first", "hand-written no-op", 
            "collection no-op", "collection --check", "collection verify"]
 
 
-def report(rows, header=True):
+def report(rows, header=True, columns=None):
+    """Print ROWS' (seconds, processes, modules) per column (COLUMNS unless given), a line each."""
     if header:
         print("%-4s %-20s %9s %10s %8s" % ("VMs", "run", "seconds", "processes", "modules"))
     for row in rows:
-        for col in COLUMNS:
+        for col in columns or COLUMNS:
             s, p, m = row[col]
             print("%-4d %-20s %9.1f %10d %8s" % (row["vms"], col, s, p, m if m else "-"))
         sys.stdout.flush()

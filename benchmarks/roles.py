@@ -44,7 +44,6 @@ def main(argv):
     args = parser.parse_args(argv)
     node = bench.Node(args.node)
     rows = []
-    print("%-4s %-20s %9s %10s %8s" % ("VMs", "run", "seconds", "processes", "modules"))
     with tempfile.TemporaryDirectory() as tmp:
         book = Path(tmp) / "roles.yml"
         book.write_text(json.dumps(ROLES_PLAY))
@@ -61,10 +60,7 @@ def main(argv):
             row["roles no-op"] = bench.repeated(node, lambda: bench.playbook(node, book, inv), args.repeat,
                                                 row["samples"].setdefault("roles no-op", []))
             bench.clean(node, inv)
-            for col in COLUMNS:
-                s, p, m = row[col]
-                print("%-4d %-20s %9.1f %10d %8s" % (count, col, s, p, m))
-            sys.stdout.flush()
+            bench.report([row], header=not rows, columns=COLUMNS)
             rows.append(row)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
