@@ -761,12 +761,14 @@ def _persist(opts, plan, io, run):
     _write(run, paths["record"], json.dumps(reapply_record(opts, plan), indent=1, sort_keys=True) + "\n",
            "the re-apply record")
     unit_changed = _write(run, paths["unit"], unit_text(opts), "the re-apply unit")
-    if unit_changed and run.act("reload systemd"):
-        io.run(["systemctl", "daemon-reload"], "systemctl daemon-reload")
+    # systemctl enable reloads the manager itself (each reload is about a second and a half under
+    # emulation): an explicit daemon-reload is only for a changed unit that is already enabled
     if not os.path.lexists(paths["wants"]):
         run.before["enabled %s" % UNIT], run.after["enabled %s" % UNIT] = False, True
         if run.act("enable %s" % UNIT):
             io.run(["systemctl", "enable", UNIT], "enabling %s" % UNIT)
+    elif unit_changed and run.act("reload systemd"):
+        io.run(["systemctl", "daemon-reload"], "systemctl daemon-reload")
 
 
 def _reapply(opts, plan, io, run, boot):
@@ -792,14 +794,17 @@ def _follow_plan(opts, plan, run):
 
 def _unpersist(opts, io, run):
     paths = _paths(opts)
+    disabled = False
     if os.path.lexists(paths["wants"]):
         run.before["enabled %s" % UNIT], run.after["enabled %s" % UNIT] = True, False
+        # no reload here: the one after the unit file is gone covers both
         if run.act("disable %s" % UNIT):
-            io.run(["systemctl", "disable", UNIT], "disabling %s" % UNIT)
+            io.run(["systemctl", "--no-reload", "disable", UNIT], "disabling %s" % UNIT)
+            disabled = True
     removed = _remove(run, paths["unit"], "the re-apply unit")
     _remove(run, paths["record"], "the re-apply record")
     _remove(run, paths["code"], "the re-apply's code")
-    if removed and run.act("reload systemd"):
+    if (removed or disabled) and run.act("reload systemd"):
         io.run(["systemctl", "daemon-reload"], "systemctl daemon-reload")
 
 

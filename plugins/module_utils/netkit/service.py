@@ -440,10 +440,20 @@ def _peer_of(backend, link, params):
     return None
 
 
-def _leases(backend, link, lower_device):
+def _asks_for(lower, queue):
+    """Whether ``lower.queues`` ([from, to]) asks for NIC queue ``queue``; no while the option is
+    malformed (validate() says so)."""
+    queues = lower.get("queues")
+    return isinstance(queues, (list, tuple)) and len(queues) == 2 and \
+        all(isinstance(q, int) for q in queues) and queues[0] <= queue <= queues[1]
+
+
+def _leases(backend, link, lower):
     """Queue leases (upstream): ({netkit queue id: NIC queue} of ``link``, {NIC queue: holder}), or
-    (None, None) when the NIC's leases cannot be read (no such NIC, or it is down)."""
-    nic_leases = backend.nic_leases(lower_device) if lower_device else None
+    (None, None) when the NIC's leases cannot be read (no such NIC, or it is down). Holders are named
+    for the queues ``lower`` asks for only: each name is a link lookup, and a host with n devices would
+    otherwise pay n of them per device read."""
+    nic_leases = backend.nic_leases(lower.get("device")) if lower.get("device") else None
     if nic_leases is None:
         return None, None
     mine = {}
@@ -453,7 +463,7 @@ def _leases(backend, link, lower_device):
         if link is not None and lease["ifindex"] == link["ifindex"] and same_ns == (not link.get("netns")):
             mine[lease["queue"]] = queue
             holders[queue] = None
-        else:
+        elif _asks_for(lower, queue):
             holder = backend.link_by_index(lease["ifindex"]) if same_ns else None
             holders[queue] = holder["name"] if holder else "device %d in another network namespace" % lease["ifindex"]
     return mine, holders
@@ -496,7 +506,7 @@ def read_state(backend, params):
     if netkit_caps.lower_mechanism(caps) == "lowerdev" and not netkit_caps.lowerdev_leases(caps):
         mine, holders = _lowerdev_bindings(backend, link, nic)
     else:
-        mine, holders = _leases(backend, link, lower.get("device"))
+        mine, holders = _leases(backend, link, lower)
     cur = current_view(link, _peer_of(backend, link, params))
     if cur is not None:
         # NIC queues in netkit queue order, and the netkit queue ids the kernel gave them

@@ -69,11 +69,11 @@ class Host(object):
             self.attached = {"mode": "driver", "prog_id": 7}
         elif argv[1:3] == ["link", "set"] and argv[-1] == "off":
             self.attached = None
-        elif argv[1] in ("enable", "disable"):
-            wants = os.path.join(self.opts["unit_dir"], "multi-user.target.wants", argv[2])
-            if argv[1] == "enable":
+        elif argv[0] == "systemctl" and argv[-2] in ("enable", "disable"):
+            wants = os.path.join(self.opts["unit_dir"], "multi-user.target.wants", argv[-1])
+            if argv[-2] == "enable":
                 os.makedirs(os.path.dirname(wants), exist_ok=True)
-                os.symlink(os.path.join(self.opts["unit_dir"], argv[2]), wants)
+                os.symlink(os.path.join(self.opts["unit_dir"], argv[-1]), wants)
             else:
                 os.unlink(wants)
         return 0, "", ""
@@ -133,7 +133,7 @@ def test_first_run_converges_everything_and_a_second_run_starts_nothing(host):
     assert open(obj, "rb").read() == xdp_program.object_bytes()
     assert [c[:3] for c in host.io().commands] == []
     assert [" ".join(c[1:3]) for n, c in host.log if n == "command"] == [
-        "prog load", "link set", "daemon-reload", "enable vmnet-netkit-reapply.service"]
+        "prog load", "link set", "enable vmnet-netkit-reapply.service"]
     assert host.attached and os.stat(os.path.join(host.opts["bpf_dir"], "eth0")).st_mode & 0o777 == 0o700
     # records: the plan, and the re-apply (version 2: the plan itself) with its unit and code
     assert json.load(open(os.path.join(host.opts["state_dir"], "plan.json"))) == plan
@@ -363,7 +363,9 @@ def test_teardown_takes_apart_a_host_the_roles_set_up(host):
     # the devices go in the reverse order the role made them, after the re-apply is disabled
     deleted = [args for name, args in host.log if name == "delete"]
     assert deleted == ["nk-vm3", "nk-vm2", "nk-vm1"], host.log
-    assert host.log[0] == ("command", ["systemctl", "disable", host_engine.UNIT])
+    assert host.log[0] == ("command", ["systemctl", "--no-reload", "disable", host_engine.UNIT])
+    # one reload, after the unit file is gone
+    assert [a for n, a in host.log if n == "command" and a[0] == "systemctl"][1:] == [["systemctl", "daemon-reload"]]
     left = host.files()
     assert sorted(left) == ["state_dir/lock", "state_dir/nic-slices.json"], sorted(left)
     assert not host.converge(state="absent")["changed"]
@@ -385,6 +387,27 @@ def test_not_persistent_removes_the_reapply(host):
     assert r["changed"] and not os.path.exists(os.path.join(host.opts["unit_dir"], "vmnet-netkit-reapply.service"))
     assert not os.path.exists(os.path.join(host.opts["state_dir"], "reapply.json"))
     assert os.path.exists(os.path.join(host.opts["state_dir"], "plan.json"))
+
+
+def test_systemd_is_reloaded_once_per_change_of_the_reapply_unit(host):
+    plan = plan_of(VMS)
+    host.converge(plan)
+
+    def systemctl():
+        return [a[1:] for n, a in host.log if n == "command" and a[0] == "systemctl"]
+    # enabling reloads the manager itself: no daemon-reload beside it
+    assert systemctl() == [["enable", host_engine.UNIT]]
+    # a changed unit that is already enabled: one daemon-reload, no enable
+    host.log[:] = []
+    host.converge(plan, reapply_after=["vmnet-lab-nic.service"])
+    assert systemctl() == [["daemon-reload"]]
+    unit = open(os.path.join(host.opts["unit_dir"], host_engine.UNIT)).read()
+    assert "vmnet-lab-nic.service" in unit
+    host.log[:] = []
+    assert not host.converge(plan, reapply_after=["vmnet-lab-nic.service"])["changed"] and systemctl() == []
+    # removed: disabled without a reload, one reload after the unit file is gone
+    host.converge(plan, persistent=False)
+    assert systemctl() == [["--no-reload", "disable", host_engine.UNIT], ["daemon-reload"]]
 
 
 @pytest.mark.parametrize("plan, option", [
