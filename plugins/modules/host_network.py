@@ -281,10 +281,22 @@ libvirt:
   returned: state is present
   type: dict
 notes:
-  description: Things worth knowing that are not changes.
+  description:
+    - Things worth knowing that are not changes (also given as warnings), among them a NIC without AF_XDP zero-copy
+      and a qemu on the host older than 10.1, whose C(-netdev af-xdp) cannot name the pinned map.
   returned: always
   type: list
   elements: str
+qemu:
+  description:
+    - The host's qemu system emulator for its architecture, read when the VMs' arguments name the pinned map (O(xdp)
+      and O(parts) with V(vms)); null when the host has none or it was not read. C(af_xdp) and C(map_path) say
+      whether the binary has C(-netdev af-xdp) and its C(map-path)/C(map-start-index) options (names of its QAPI
+      schema, read from the binary); a qemu without them is named in RV(notes). Read once per qemu binary (kept in
+      C(/run/vmnet-netkit/qemu.json)).
+  returned: state is present
+  type: dict
+  sample: {"binary": "/usr/bin/qemu-system-x86_64", "version": "10.1.0", "af_xdp": true, "map_path": true}
 nic:
   description: The NIC as M(vmnet.netkit.nic_info) returns it.
   returned: state is gathered

@@ -37,6 +37,7 @@ import zipfile
 
 from ansible_collections.vmnet.netkit.plugins.module_utils import fault_point
 from ansible_collections.vmnet.netkit.plugins.module_utils.host import files as host_files
+from ansible_collections.vmnet.netkit.plugins.module_utils.host import qemu as host_qemu
 from ansible_collections.vmnet.netkit.plugins.module_utils.netkit import service as netkit_service
 from ansible_collections.vmnet.netkit.plugins.module_utils.nic import service as nic_service
 from ansible_collections.vmnet.netkit.plugins.module_utils.netkit import vm_processes
@@ -124,6 +125,11 @@ class HostIO(object):
         """The NIC's XDP attachment ({"mode", "prog_id"}) or None, read over rtnetlink."""
         link = self.netkit.link(device)
         return link.get("xdp") if link else None
+
+    def qemu(self):
+        """The host's qemu system emulator (host.qemu.probe), or None when it has none."""
+        path = self.which(host_qemu.binary_name())
+        return host_qemu.probe(path) if path else None
 
     def xdp_features(self, device):
         """The NIC's XDP features (netdev dev-get: "xsk-zerocopy", ...), or None where the kernel
@@ -303,6 +309,7 @@ class Run(object):
         self.before = {}
         self.after = {}
         self.notes = []
+        self.qemu = None
 
     def took(self, key, result, before=None, after=None):
         self.actions.extend(a if isinstance(a, str) else a.get("summary", str(a)) for a in result.get("actions") or [])
@@ -396,7 +403,7 @@ def converge(params, io, check_mode=False, boot=False):
             # what was done before the failure; a re-run converges from there
             err.details["actions"] = list(run.actions)
             raise
-    result.update({"changed": bool(run.actions), "actions": run.actions, "notes": run.notes,
+    result.update({"changed": bool(run.actions), "actions": run.actions, "notes": run.notes, "qemu": run.qemu,
                    "commands": [" ".join(c) for c in io.all_commands()],
                    "diff": {"before": run.before, "after": run.after}})
     return result
@@ -558,6 +565,8 @@ def _vms(opts, plan, io, run, boot):
         vms[vm["name"]] = {"netkit": vm["netkit"]["name"], "queues": r["queues"], "queue_map": r["queue_map"],
                            "binding": r["binding"]}
     map_path = _xdp(opts, plan, io, run, boot) if opts["xdp"] else None
+    if map_path and plan["vms"] and not boot:
+        _check_qemu(io, run)
     for name, vm in sorted(plan["vms"].items()):
         queues = vms[name]["queues"]
         if queues != list(range(queues[0], queues[0] + len(queues))) or len(queues) != vm["qemu"]["queues"]:
@@ -570,6 +579,15 @@ def _vms(opts, plan, io, run, boot):
         vms[name]["libvirt"] = slice_plan.qemu_libvirt(argv)
     _qemu_files(opts, vms, run)
     return vms
+
+
+def _check_qemu(io, run):
+    """The VMs' arguments need qemu's -netdev af-xdp with map-path: a qemu on the host without them is
+    said in the notes (the arguments are still written: the VMs may start elsewhere)."""
+    run.qemu = io.qemu()
+    said = host_qemu.note(run.qemu)
+    if said:
+        run.notes.append(said)
 
 
 def _write(run, path, content, what, mode=0o644):

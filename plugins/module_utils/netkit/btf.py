@@ -13,10 +13,11 @@ changes nothing in the host's network.  What a run read is kept for the rest of 
 from __future__ import annotations
 
 import array
-import json
 import os
 import struct
 import sys
+
+from ansible_collections.vmnet.netkit.plugins.module_utils import run_cache
 
 BTF_PATH = "/sys/kernel/btf/vmlinux"
 BTF_MAGIC = 0xEB9F
@@ -109,12 +110,11 @@ def read_enum_constants(prefixes, path=BTF_PATH, cache=CACHE_PATH):
         try:
             with open(BOOT_ID_PATH) as f:
                 key = {"boot_id": f.read().strip(), "btf": path, "size": size, "prefixes": sorted(prefixes)}
-            with open(cache) as f:
-                kept = json.load(f)
-            if kept.get("key") == key:
-                return dict(kept["constants"])
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            pass
+        except OSError:
+            key = None
+        kept = run_cache.lookup(cache, key) if key is not None else run_cache.MISSING
+        if kept is not run_cache.MISSING:
+            return dict(kept)
     try:
         with open(path, "rb") as f:
             data = f.read()
@@ -122,20 +122,5 @@ def read_enum_constants(prefixes, path=BTF_PATH, cache=CACHE_PATH):
         return None
     constants = enum_constants(data, prefixes)
     if key is not None:
-        _keep(cache, {"key": key, "constants": constants})
+        run_cache.keep(cache, key, constants)
     return constants
-
-
-def _keep(cache, record):
-    """Best effort: a run that cannot write the cache (not root, read-only /run) reads the BTF again."""
-    tmp = "%s.%d" % (cache, os.getpid())
-    try:
-        os.makedirs(os.path.dirname(cache), mode=0o755, exist_ok=True)
-        with open(tmp, "w") as f:
-            json.dump(record, f, sort_keys=True)
-        os.replace(tmp, cache)
-    except OSError:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass

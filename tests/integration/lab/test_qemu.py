@@ -24,7 +24,7 @@ import time
 import pytest
 from conftest import LAB
 from lab_frames import RX_LIMIT, netdev_options
-from lab_play import run_playbook
+from lab_play import ok, run, run_playbook
 
 pytestmark = pytest.mark.extended
 
@@ -117,6 +117,27 @@ def qemus(lab):
     pids = dict((vm, start_qemu(lab, vm)) for vm in VMS)
     yield pids
     stop_qemu(lab)
+
+
+def test_host_network_says_which_qemu_the_host_has_and_what_it_lacks(lab):
+    """The qemu host_network finds on the node's PATH, read from the binary: the lab's build has
+    -netdev af-xdp and map-path (a version 10.0 with the 10.1 options added: its version alone would
+    say no); a binary without them is named in a warning. Check mode: nothing changes."""
+    plan = json.loads(lab.sh("cat /var/lib/vmnet-netkit/plan.json"))
+    path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    version = lab.sh("/opt/vmnet-qemu/qemu --version").split()[3]
+    r = ok(run(lab, "host_network", {"plan": plan}, check=True,
+               environment={"PATH": "/opt/vmnet-qemu/bin:" + path, "LD_LIBRARY_PATH": "/opt/vmnet-qemu/lib"}))
+    assert r["qemu"] == {"binary": "/opt/vmnet-qemu/bin/qemu-system-x86_64", "version": version, "af_xdp": True,
+                         "map_path": True}
+    assert not [w for w in r.get("warnings") or [] if "af-xdp" in w]
+    # a binary by that name without them (nothing of qemu's schema in it, no version line)
+    lab.sh("mkdir -p /tmp/fake-qemu && cp /bin/true /tmp/fake-qemu/qemu-system-x86_64")
+    r = ok(run(lab, "host_network", {"plan": plan}, check=True, environment={"PATH": "/tmp/fake-qemu:" + path}))
+    assert r["qemu"] == {"binary": "/tmp/fake-qemu/qemu-system-x86_64", "version": None, "af_xdp": False,
+                         "map_path": False}
+    said = "/tmp/fake-qemu/qemu-system-x86_64 (qemu of unknown version) has no -netdev af-xdp"
+    assert [w for w in r["warnings"] if w.startswith(said)]
 
 
 def test_qemu_opens_its_sockets_on_the_vms_netkit_queues(lab, qemus):

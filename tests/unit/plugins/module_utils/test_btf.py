@@ -83,6 +83,6 @@ def test_a_cache_that_cannot_be_written_or_read_only_costs_a_read(boot):
     cache.parent.mkdir()
     cache.write_text("{not json")
     assert btf.read_enum_constants(("NETKIT_",), str(vmlinux), str(cache))["NETKIT_NEGATIVE"] == -2
-    assert json.loads(cache.read_text())["constants"]["NETKIT_NEGATIVE"] == -2
+    assert json.loads(cache.read_text())["value"]["NETKIT_NEGATIVE"] == -2
     assert btf.read_enum_constants(("NETKIT_",), str(vmlinux.parent / "absent"), str(cache)) is None
     assert btf.read_enum_constants(("NETKIT_",), str(vmlinux), None)["NETKIT_WIDE"] == (1 << 40) + 3

@@ -46,6 +46,7 @@ class Host(object):
         self.kernel = FakeKernel()
         self.attached = None
         self.xdp_features = ["basic", "redirect", "ndo-xmit", "xsk-zerocopy"]
+        self.qemu = {"binary": "/usr/bin/qemu-system-x86_64", "version": "10.1.0", "af_xdp": True, "map_path": True}
         self.opts = dict((k, str(tmp_path / k)) for k in ("state_dir", "qemu_dir", "lib_dir", "bpf_dir", "unit_dir"))
         nic_apply, kernel_create, kernel_delete = self.nic.apply, self.kernel.create, self.kernel.delete
 
@@ -82,6 +83,7 @@ class Host(object):
         io = HOST_IO(nic=self.nic, netkit=self.kernel, run=self.run, which=lambda t: "/usr/sbin/" + t)
         io.xdp = lambda device: self.attached
         io.xdp_features = lambda device: self.xdp_features
+        io.qemu = lambda: self.qemu
         return io
 
     def converge(self, plan=None, check=False, **kw):
@@ -504,6 +506,25 @@ def test_a_nic_without_zero_copy_is_named_in_a_note_and_gathered(host):
     # a kernel that cannot tell (no dev-get) gets no note
     host.xdp_features = None
     assert not any("zero-copy" in n for n in host.converge(plan)["notes"])
+
+
+def test_a_qemu_without_map_path_is_named_in_a_note(host):
+    plan = plan_of(VMS)
+    r = host.converge(plan)
+    assert r["qemu"] == host.qemu and not any("af-xdp" in n for n in r["notes"])
+    host.qemu = dict(host.qemu, version="10.0.2", map_path=False)
+    r = host.converge(plan)
+    assert [n for n in r["notes"] if n.startswith("/usr/bin/qemu-system-x86_64 (qemu 10.0.2) has -netdev af-xdp "
+                                                  "without map-path")]
+    assert not r["changed"] and r["qemu"]["version"] == "10.0.2"
+    host.qemu = dict(host.qemu, af_xdp=False)
+    assert [n for n in host.converge(plan)["notes"] if "has no -netdev af-xdp" in n]
+    # no qemu on the host (the VMs start elsewhere), or no XDP (no map to name): nothing to say
+    host.qemu = None
+    assert host.converge(plan)["qemu"] is None
+    host.qemu = {"binary": "/usr/bin/qemu-system-x86_64", "version": "10.0.2", "af_xdp": False, "map_path": False}
+    r = host.converge(plan, xdp=False)
+    assert r["qemu"] is None and not any("af-xdp" in n for n in r["notes"])
 
 
 def test_rules_flushed_by_turning_ntuple_filters_off_are_restored(host):
