@@ -36,6 +36,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 LAB = ROOT / "tests/lab/lab"
 VENV = Path(os.environ.get("VMNET_VENV", ROOT / ".venv"))
+# the collection under test: this checkout, or another one (first_converge.py --against)
+COLLECTION = ROOT
+COLLECTIONS_PATH = ROOT / ".build/collections"
+
+
+def use_collection(checkout, collections_path):
+    """Run the playbooks and modules of ``checkout`` (found by Ansible under ``collections_path``)."""
+    global COLLECTION, COLLECTIONS_PATH
+    COLLECTION, COLLECTIONS_PATH = Path(checkout), Path(collections_path)
 
 
 class Node:
@@ -68,7 +77,7 @@ class Node:
 def env():
     e = dict(os.environ)
     e.update({"PATH": "%s/bin:%s" % (VENV, e.get("PATH", "")),
-              "ANSIBLE_COLLECTIONS_PATH": str(ROOT / ".build/collections"),
+              "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS_PATH),
               "ANSIBLE_HOST_KEY_CHECKING": "False"})
     return e
 
@@ -141,6 +150,17 @@ for arg in sys.argv[2:]:
 '''
 
 
+def prepare_raw(node):
+    """The raw floor's netkit writer uses the collection's netlink codec and its XDP object, copied once."""
+    subprocess.run([sys.executable, str(ROOT / "benchmarks/pack_module_utils.py"),
+                    str(ROOT / "plugins/module_utils"), "/tmp/vmnet-bench.zip"], check=True)
+    node.sh("mkdir -p /usr/lib/vmnet-netkit /var/lib/vmnet-netkit && base64 -d > /usr/lib/vmnet-netkit/bench.zip",
+            stdin=base64.b64encode(Path("/tmp/vmnet-bench.zip").read_bytes()).decode())
+    node.sh("python3 -c 'import sys; sys.path.insert(0, \"/usr/lib/vmnet-netkit/bench.zip\"); "
+            "from ansible_collections.vmnet.netkit.plugins.module_utils.netkit import xdp_program; "
+            "open(\"/usr/lib/vmnet-netkit/bench-xdp.o\", \"wb\").write(xdp_program.object_bytes())'")
+
+
 def raw_write(node, plan):
     nic = plan["device"]
     lines = ["set -e", "ethtool -L %s combined %d" % (nic, plan["channels"]),
@@ -210,7 +230,7 @@ def handwritten(tmp, plan, count):
 
 
 def clean(node, inv):
-    playbook(node, ROOT / "playbooks/teardown.yml", inv)
+    playbook(node, COLLECTION / "playbooks/teardown.yml", inv)
     node.sh("for d in /sys/class/net/nk-*; do [ -e $d ] && ip link del ${d##*/}; done; "
             "ethtool -N %s delete 0 2>/dev/null; for l in $(ethtool -n %s | awk '/^Filter:/ {print $2}'); do "
             "ethtool -N %s delete $l; done; for c in $(seq 1 16); do ethtool -X %s context $c delete 2>/dev/null; done; "
@@ -228,14 +248,7 @@ def main(argv):
                              "is reported (this machine's speed varies from minute to minute)")
     args = parser.parse_args(argv)
     node = Node(args.node)
-    # the raw floor's netkit writer uses the collection's netlink codec, copied once
-    subprocess.run([sys.executable, str(ROOT / "benchmarks/pack_module_utils.py"),
-                    str(ROOT / "plugins/module_utils"), "/tmp/vmnet-bench.zip"], check=True)
-    node.sh("mkdir -p /usr/lib/vmnet-netkit /var/lib/vmnet-netkit && base64 -d > /usr/lib/vmnet-netkit/bench.zip",
-            stdin=base64.b64encode(Path("/tmp/vmnet-bench.zip").read_bytes()).decode())
-    node.sh("python3 -c 'import sys; sys.path.insert(0, \"/usr/lib/vmnet-netkit/bench.zip\"); "
-            "from ansible_collections.vmnet.netkit.plugins.module_utils.netkit import xdp_program; "
-            "open(\"/usr/lib/vmnet-netkit/bench-xdp.o\", \"wb\").write(xdp_program.object_bytes())'")
+    prepare_raw(node)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for count in [int(x) for x in args.vms.split(",")]:
