@@ -283,7 +283,7 @@ libvirt:
 notes:
   description:
     - Things worth knowing that are not changes (also given as warnings), among them a NIC without AF_XDP zero-copy
-      and a qemu on the host older than 10.1, whose C(-netdev af-xdp) cannot name the pinned map.
+      and a qemu on the host without C(-netdev af-xdp) or without its C(map-path) options (see RV(qemu)).
   returned: always
   type: list
   elements: str
