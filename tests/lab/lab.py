@@ -43,7 +43,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-RECIPE_DIRS = [REPO / "tests/lab/image", REPO / "kernel/netdevsim"]
+RECIPE_DIRS = [REPO / "tests/lab/image", REPO / "kernel/netdevsim", REPO / "kernel/iproute2"]
 CACHE = Path(os.environ.get("VMNET_LAB_CACHE", Path.home() / ".cache/vmnet-netkit/lab"))
 # Debian's kernels in the image, and "netkit": the patched kernel kernel/build makes (IFLA_NETKIT_LOWERDEV,
 # netdevsim built in), booted from its build cache without an initrd; "without-netkit": the same build

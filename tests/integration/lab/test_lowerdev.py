@@ -122,6 +122,44 @@ def test_delete_releases_the_queues(node):
     assert node.ssh("vmnet-xsk-bind %s 15" % node.nic).returncode == 0
 
 
+# iproute2 7.2 with kernel/iproute2's patches (single, lower DEV FROM TO), which the image builds
+PATCHED_IP = "/opt/vmnet-iproute2/sbin/ip"
+
+
+def test_patched_ip_binds_the_lower_queues_in_one_request_and_shows_them(node):
+    node.sh("%s link add nk-vm1 numrxqueues 3 type netkit lower %s 14 15" % (PATCHED_IP, node.nic))
+    try:
+        assert rx_queues(node, "nk-vm1") == ["rx-0", "rx-1", "rx-2", "tx-0"]
+        assert "queue leasing" in shrink_refused(node, 15)
+        assert node.ssh("vmnet-xsk-bind %s 14" % node.nic).returncode != 0
+        assert " pairing single lower %s 14 15 " % node.nic in node.sh("%s -d link show nk-vm1" % PATCHED_IP)
+        data = json.loads(node.sh("%s -d -j link show nk-vm1" % PATCHED_IP))[0]["linkinfo"]["info_data"]
+        assert data["pairing"] == "single", data
+        assert data["lower"] == {"dev": node.nic, "queue_from": 14, "queue_to": 15}, data
+        # Debian's own ip does not know the attribute and shows no binding
+        assert " lower " not in node.sh("ip -d link show nk-vm1")
+    finally:
+        node.sh("ip link del nk-vm1")
+    assert shrink_refused(node, 14) is None
+    # a refusal prints the kernel's message and leaves no device
+    refused = node.ssh("%s link add nk-bad numrxqueues 3 type netkit lower %s 15 16" % (PATCHED_IP, node.nic))
+    assert refused.returncode != 0 and "netkit lowerdev queue 16 is out of range" in refused.stderr, refused.stderr
+    assert node.ssh("ip link show nk-bad").returncode != 0
+
+
+def test_patched_ip_on_a_kernel_without_lowerdev_makes_an_unbound_device(lab_node):
+    """Debian's 7.x kernel ignores the attribute it does not know: the device is made, single and unbound, as
+    kernel/iproute2/README.md warns; reading it back is what tells."""
+    lab_node.sh("%s link add nk-bad numrxqueues 3 type netkit lower %s 14 15" % (PATCHED_IP, lab_node.nic))
+    try:
+        shown = lab_node.sh("%s -d link show nk-bad" % PATCHED_IP)
+        assert " pairing single " in shown and " lower " not in shown, shown
+        # no queue was leased to it: the device has only its own rx queue
+        assert rx_queues(lab_node, "nk-bad") == ["rx-0", "tx-0"]
+    finally:
+        lab_node.sh("ip link del nk-bad")
+
+
 def test_netkit_link_binds_with_lowerdev_and_reads_it_back(node):
     args = {"name": "nk-vm1", "mode": "l2", "address": "52:54:00:12:34:56",
             "lower": {"device": node.nic, "queues": [14, 15]}, "up": True}

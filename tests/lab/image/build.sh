@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Builds the lab node's disk image from Debian packages, without loop mounts:
 #   debootstrap trixie into a directory -> kernels, headers, our netdevsim
-#   (built here, on the host, against each guest kernel), GRUB -> mkfs.ext4 -d
+#   (built here, on the host, against each guest kernel), GRUB, iproute2's ip
+#   with kernel/iproute2's netkit patches (/opt/vmnet-iproute2) -> mkfs.ext4 -d
 #   into the first partition of an MBR-partitioned disk.
 # Usage: build.sh OUTDIR   (OUTDIR gets disk.raw, vmlinuz-*, initrd.img-*, kernels.txt)
 # GRUB's boot code is written to the disk by the node itself, on its first boot (lab.py: a real
@@ -21,6 +22,10 @@ if [ -z "${http_proxy:-}" ]; then
     proxy=$(apt-config shell P Acquire::http::Proxy 2>/dev/null | sed -n "s/^P='\(.*\)'$/\1/p")
     if [ -n "$proxy" ]; then export http_proxy=$proxy; fi
 fi
+# iproute2 with kernel/iproute2's patches: Debian's orig tarball of this version, checked
+IPROUTE2_VERSION=7.2.0
+IPROUTE2_SHA256=4c2fa124c2cf0afd7ca34d1eeacba6ba048a56f6374e2aab93dafbdbd4eea9c0
+SOURCES=$(cd "$OUT/../.." && pwd)/sources
 WORK=$(mktemp -d "${OUT%/}.work.XXXXXX")
 ROOTFS=$WORK/root
 mounted=()
@@ -118,6 +123,36 @@ if [ -d "$HERE/programs" ]; then
         || { tail -n 40 "$WORK/programs.log" >&2; exit 1; }
     rm -rf "$ROOTFS/build/programs"
 fi
+
+step "iproute2 $IPROUTE2_VERSION with kernel/iproute2's netkit patches (/opt/vmnet-iproute2/sbin/ip)"
+# Debian's orig tarball (upstream's release), fetched once into the lab cache and checked; pkg-config
+# and libmnl-dev only for the build (without libmnl, ip prints no kernel error messages)
+tarball=$SOURCES/iproute2_$IPROUTE2_VERSION.orig.tar.xz
+if ! echo "$IPROUTE2_SHA256  $tarball" | sha256sum --check --status 2>/dev/null; then
+    mkdir -p "$SOURCES"
+    python3 - "$MIRROR/pool/main/i/iproute2/${tarball##*/}" "$tarball.part" <<'PY' || exit 1
+import sys, urllib.request
+try:
+    urllib.request.urlretrieve(sys.argv[1], sys.argv[2])
+except OSError as err:
+    sys.exit("build.sh: cannot fetch %s: %s" % (sys.argv[1], err))
+PY
+    echo "$IPROUTE2_SHA256  $tarball.part" | sha256sum --check --status \
+        || { echo "build.sh: ${tarball##*/} does not have sha256 $IPROUTE2_SHA256" >&2; exit 1; }
+    mv "$tarball.part" "$tarball"
+fi
+in_root apt-get install -y -q --no-install-recommends pkg-config libmnl-dev >>"$WORK/apt.log" 2>&1 \
+    || { tail -n 30 "$WORK/apt.log" >&2; exit 1; }
+mkdir -p "$ROOTFS/build"
+tar -xaf "$tarball" -C "$ROOTFS/build"
+for p in "$REPO/kernel/iproute2/$IPROUTE2_VERSION"/*.patch; do
+    patch -d "$ROOTFS/build/iproute2-$IPROUTE2_VERSION" -p1 --quiet --forward <"$p"
+done
+in_root sh -c "cd /build/iproute2-$IPROUTE2_VERSION && ./configure && make SUBDIRS='lib ip'" \
+    >"$WORK/iproute2.log" 2>&1 || { tail -n 40 "$WORK/iproute2.log" >&2; exit 1; }
+install -D -m 0755 "$ROOTFS/build/iproute2-$IPROUTE2_VERSION/ip/ip" "$ROOTFS/opt/vmnet-iproute2/sbin/ip"
+in_root apt-get purge -y -q pkg-config libmnl-dev >>"$WORK/apt.log" 2>&1
+rm -rf "$ROOTFS/build/iproute2-$IPROUTE2_VERSION"
 
 step "trim and finalise"
 in_root systemctl enable vmnet-lab-key.service vmnet-lab-nic.service >/dev/null 2>&1
