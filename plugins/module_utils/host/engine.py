@@ -778,14 +778,17 @@ def _persist(opts, plan, io, run):
     _write(run, paths["code"], own_code(), "the re-apply's code")
     _write(run, paths["record"], json.dumps(reapply_record(opts, plan), indent=1, sort_keys=True) + "\n",
            "the re-apply record")
+    had_unit = os.path.exists(paths["unit"])
     unit_changed = _write(run, paths["unit"], unit_text(opts), "the re-apply unit")
-    # systemctl enable reloads the manager itself (each reload is about a second and a half under
-    # emulation): an explicit daemon-reload is only for a changed unit that is already enabled
+    # The unit only runs at boot, and a boot loads it from disk: enabling it needs the wants link,
+    # not a reload of the manager (a reload runs every generator, about a second and a half under
+    # emulation). Only a unit the manager may hold in memory, one that was there before and changed,
+    # gets a daemon-reload, so that it does not keep the old text.
     if not os.path.lexists(paths["wants"]):
         run.before["enabled %s" % UNIT], run.after["enabled %s" % UNIT] = False, True
         if run.act("enable %s" % UNIT):
-            io.run(["systemctl", "enable", UNIT], "enabling %s" % UNIT)
-    elif unit_changed and run.act("reload systemd"):
+            io.run(["systemctl", "--no-reload", "enable", UNIT], "enabling %s" % UNIT)
+    if had_unit and unit_changed and run.act("reload systemd"):
         io.run(["systemctl", "daemon-reload"], "systemctl daemon-reload")
 
 

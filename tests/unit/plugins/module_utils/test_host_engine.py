@@ -135,7 +135,7 @@ def test_first_run_converges_everything_and_a_second_run_starts_nothing(host):
     assert open(obj, "rb").read() == xdp_program.object_bytes()
     assert [c[:3] for c in host.io().commands] == []
     assert [" ".join(c[1:3]) for n, c in host.log if n == "command"] == [
-        "prog load", "link set", "enable vmnet-netkit-reapply.service"]
+        "prog load", "link set", "--no-reload enable"]
     assert host.attached and os.stat(os.path.join(host.opts["bpf_dir"], "eth0")).st_mode & 0o777 == 0o700
     # records: the plan, and the re-apply (version 2: the plan itself) with its unit and code
     assert json.load(open(os.path.join(host.opts["state_dir"], "plan.json"))) == plan
@@ -397,8 +397,8 @@ def test_systemd_is_reloaded_once_per_change_of_the_reapply_unit(host):
 
     def systemctl():
         return [a[1:] for n, a in host.log if n == "command" and a[0] == "systemctl"]
-    # enabling reloads the manager itself: no daemon-reload beside it
-    assert systemctl() == [["enable", host_engine.UNIT]]
+    # a new unit: enabled without reloading the manager (a boot loads it from disk), no daemon-reload
+    assert systemctl() == [["--no-reload", "enable", host_engine.UNIT]]
     # a changed unit that is already enabled: one daemon-reload, no enable
     host.log[:] = []
     host.converge(plan, reapply_after=["vmnet-lab-nic.service"])
@@ -410,6 +410,16 @@ def test_systemd_is_reloaded_once_per_change_of_the_reapply_unit(host):
     # removed: disabled without a reload, one reload after the unit file is gone
     host.converge(plan, persistent=False)
     assert systemctl() == [["--no-reload", "disable", host_engine.UNIT], ["daemon-reload"]]
+    # installed again: the unit file is new to the manager, so no reload
+    host.log[:] = []
+    host.converge(plan)
+    assert systemctl() == [["--no-reload", "enable", host_engine.UNIT]]
+    # disabled by hand, then a run with other options: enabled again, and reloaded, since the manager
+    # may hold the unit's old text
+    os.unlink(os.path.join(host.opts["unit_dir"], "multi-user.target.wants", host_engine.UNIT))
+    host.log[:] = []
+    host.converge(plan, reapply_after=["vmnet-lab-nic.service"])
+    assert systemctl() == [["--no-reload", "enable", host_engine.UNIT], ["daemon-reload"]]
 
 
 @pytest.mark.parametrize("plan, option", [

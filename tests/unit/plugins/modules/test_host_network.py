@@ -39,10 +39,10 @@ def host(monkeypatch, tmp_path):
         if argv[1:3] == ["prog", "load"]:
             for name in ("prog", "xsks"):
                 open(os.path.join(argv[-1], name), "w").close()
-        if argv[:2] == ["systemctl", "enable"]:
+        if argv[0] == "systemctl" and argv[-2] == "enable":
             wants = os.path.join(dirs["unit_dir"], "multi-user.target.wants")
             os.makedirs(wants, exist_ok=True)
-            os.symlink(os.path.join(dirs["unit_dir"], argv[2]), os.path.join(wants, argv[2]))
+            os.symlink(os.path.join(dirs["unit_dir"], argv[-1]), os.path.join(wants, argv[-1]))
         return 0, "", ""
 
     base = host_engine.HostIO
