@@ -114,6 +114,8 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
+# first: it serves the collection's other module_utils from code compiled by an earlier run
+from ansible_collections.vmnet.netkit.plugins.module_utils import bytecode_cache  # pylint: disable=unused-import
 from ansible_collections.vmnet.netkit.plugins.module_utils.boot import grub as grub_entries
 from ansible_collections.vmnet.netkit.plugins.module_utils.host import files as host_files
 from ansible_collections.vmnet.netkit.plugins.module_utils.errors import NetkitError

@@ -322,6 +322,8 @@ xdp_features:
 
 from ansible.module_utils.basic import AnsibleModule
 
+# first: it serves the collection's other module_utils from code compiled by an earlier run
+from ansible_collections.vmnet.netkit.plugins.module_utils import bytecode_cache  # pylint: disable=unused-import
 from ansible_collections.vmnet.netkit.plugins.module_utils import arg_specs
 from ansible_collections.vmnet.netkit.plugins.module_utils.host import engine as host_engine
 # imported so that the code packed for the boot-time re-apply (host.engine.own_code) holds it

@@ -203,6 +203,8 @@ notes:
 
 from ansible.module_utils.basic import AnsibleModule
 
+# first: it serves the collection's other module_utils from code compiled by an earlier run
+from ansible_collections.vmnet.netkit.plugins.module_utils import bytecode_cache  # pylint: disable=unused-import
 from ansible_collections.vmnet.netkit.plugins.module_utils import arg_specs
 from ansible_collections.vmnet.netkit.plugins.module_utils.nic import service as nic_service
 

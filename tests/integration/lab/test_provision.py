@@ -93,6 +93,10 @@ def test_provision_then_a_run_that_changes_nothing_then_verify(lab):
     assert recap_changed(ok(run_playbook(lab, "provision.yml"))) == 0
     verify = ok(run_playbook(lab, "verify.yml"))
     assert "6 VMs as planned, no drift" in verify and "%s: AF_XDP zero-copy" % lab.nic in verify
+    # the module runs kept their compiled module_utils: root's own directory, files only root can read
+    kept = lab.sh("stat -c '%U %a %F' /run/vmnet-netkit/bytecode /run/vmnet-netkit/bytecode/* | sort | uniq -c")
+    assert kept.split("\n")[0].split()[1:] == ["root", "600", "regular", "file"], kept
+    assert int(kept.split()[0]) >= 20 and kept.split("\n")[1].split()[1:] == ["root", "700", "directory"], kept
     six = devices(lab)
     assert sorted(six) == ["nk-vm%d" % n for n in range(1, 7)]
     assert "af-xdp,id=net-vm1,ifname=nk-vm1,mode=native,queues=1,start-queue=1,inhibit=on" in \
