@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The lab node: a Debian trixie guest in qemu (TCG) with netdevsim NICs.
 
-  lab up [--kernel 7|6.12|netkit|without-netkit|disk] [--name NAME]  build the image (and kernel) if needed, boot,
+  lab up [--kernel 7|6.12|netkit|without-netkit|disk|disk-systemd-boot] [--name NAME]  build the image (and kernel) if needed, boot,
                                            wait for SSH, print the inventory's path
   lab ssh [--name NAME] -- CMD...          run a command on the node
   lab reboot [--name NAME]                 reboot the guest (same disk overlay)
@@ -19,7 +19,9 @@ keeps the changes until `down`.
 --kernel 7, 6.12 and netkit boot that kernel directly (qemu -kernel); --kernel disk boots the node
 from its disk through its own bootloader (SeaBIOS, then GRUB on the disk's MBR, then whatever
 kernel GRUB's configuration picks), the way a real host boots: installing a kernel package,
-grub-reboot and a reboot work on it as on hardware.
+grub-reboot and a reboot work on it as on hardware. --kernel disk-systemd-boot boots a second disk of
+the same image through UEFI firmware (OVMF, with its own EFI variable store per node) and systemd-boot
+on the disk's ESP: bootctl set-oneshot and set-default work on it as on a UEFI host.
 
 Environment: VMNET_LAB_BOOT_TIMEOUT, VMNET_LAB_MEMORY, VMNET_LAB_KERNEL_ARGS,
 VMNET_LAB_BOOT_ATTEMPTS, VMNET_LAB_CACHE, VMNET_LAB_NAME (default name: lab), VMNET_LAB_MIRROR
@@ -48,7 +50,15 @@ CACHE = Path(os.environ.get("VMNET_LAB_CACHE", Path.home() / ".cache/vmnet-netki
 # Debian's kernels in the image, and "netkit": the patched kernel kernel/build makes (IFLA_NETKIT_LOWERDEV,
 # netdevsim built in), booted from its build cache without an initrd; "without-netkit": the same build
 # with CONFIG_NETKIT off (kernel/build --config lab-without-netkit)
-KERNEL_SERIES = {"7": "7.", "6.12": "6.12.", "netkit": None, "without-netkit": None, "disk": None}
+KERNEL_SERIES = {"7": "7.", "6.12": "6.12.", "netkit": None, "without-netkit": None, "disk": None,
+                 "disk-systemd-boot": None}
+# The kernel choices that boot from a disk through its bootloader: the disk image each boots and whether
+# through UEFI firmware (else SeaBIOS)
+DISK_BOOTS = {"disk": ("disk.raw", False), "disk-systemd-boot": ("disk-systemd-boot.raw", True)}
+# UEFI firmware (Debian's ovmf): the code, read-only, and the template of each node's variable store
+OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
+OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
+IMAGE_FILES = ("disk.raw", "disk-systemd-boot.raw", "bootloader")
 BUILT_KERNELS = {"netkit": "lab", "without-netkit": "lab-without-netkit"}
 # Seconds from qemu's start to SSH. Unset, it is 300 s or ten times the slowest of the last boots
 # measured on this machine, whichever is more: a slow or busy host gets the time it needs.
@@ -124,17 +134,17 @@ def image_dir() -> Path:
 def build_image() -> Path:
     """Return the cached image directory, building it first if it is missing."""
     target = image_dir()
-    if (target / "disk.raw").exists() and (target / "bootloader").exists():
+    if all((target / name).exists() for name in IMAGE_FILES):
         return target
     if os.geteuid() != 0:
         raise LabError("building the lab image needs root (debootstrap and chroot); run once as root")
-    for tool in ("debootstrap", "mkfs.ext4", "sfdisk", "patch"):
+    for tool in ("debootstrap", "mkfs.ext4", "sfdisk", "patch", "mkfs.fat", "mcopy"):
         if not shutil.which(tool) and not Path("/usr/sbin", tool).exists():
             raise LabError(f"building the lab image needs {tool}; scripts/setup installs it")
     CACHE.mkdir(parents=True, exist_ok=True)
     with open(CACHE / "build.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if (target / "disk.raw").exists() and (target / "bootloader").exists():
+        if all((target / name).exists() for name in IMAGE_FILES):
             return target
         target.mkdir(parents=True, exist_ok=True)
         say(f"building the lab image in {target} (a few minutes, once per recipe)")
@@ -250,8 +260,11 @@ class Lab:
             boot = build_netkit_kernel(BUILT_KERNELS[kernel])
             release = (boot / "release").read_text().strip()
             vmlinuz, initrd = boot / f"vmlinuz-{release}", None
-        elif kernel == "disk":
+        elif kernel in DISK_BOOTS:
             release, vmlinuz, initrd = None, None, None
+            if DISK_BOOTS[kernel][1] and not (OVMF_CODE.exists() and OVMF_VARS.exists()):
+                raise LabError(f"--kernel {kernel} boots through UEFI firmware: {OVMF_CODE} and {OVMF_VARS} are "
+                               "missing; install Debian's ovmf (scripts/setup does)")
         else:
             kernels = (image / "kernels.txt").read_text().split()
             release = next((k for k in kernels if k.startswith(KERNEL_SERIES[kernel])), None)
@@ -262,7 +275,7 @@ class Lab:
         (self.state / "kernel-choice").write_text(kernel)
         for attempt in range(1, BOOT_ATTEMPTS + 1):
             started = time.monotonic()
-            port = self.start(image, (vmlinuz, initrd) if vmlinuz else None)
+            port = self.start(image, (vmlinuz, initrd) if vmlinuz else None, disk=kernel if kernel in DISK_BOOTS else "disk")
             try:
                 self._wait_for_ssh(started)
                 nics = self._wait_for_nics()
@@ -285,10 +298,16 @@ class Lab:
         self._write_inventory(port, release, nics)
         return self.inventory
 
-    def start(self, image: Path, kernel: tuple[Path, Path | None] | None, snapshot: bool = True) -> int:
+    def start(self, image: Path, kernel: tuple[Path, Path | None] | None, snapshot: bool = True,
+              disk: str = "disk") -> int:
         """Start qemu with a fresh SSH key on a free port (another process may take the port first: try
-        again); ``kernel`` is (vmlinuz, initrd) to boot directly, or None to boot from the disk."""
+        again); ``kernel`` is (vmlinuz, initrd) to boot directly, or None to boot from ``disk`` (a key of
+        DISK_BOOTS) through its bootloader."""
         self.state.mkdir(parents=True, exist_ok=True)
+        if DISK_BOOTS[disk][1]:
+            # a new machine's EFI variables: no boot entries yet, so the firmware starts the ESP's
+            # EFI/BOOT/BOOTX64.EFI (systemd-boot); the node's own writes (bootctl) stay until `down`
+            shutil.copyfile(OVMF_VARS, self.state / "OVMF_VARS.fd")
         key = self.state / "id_ed25519"
         for old in (key, key.with_suffix(".pub")):
             old.unlink(missing_ok=True)
@@ -299,7 +318,7 @@ class Lab:
         for _attempt in range(3):
             port = free_port()
             (self.state / "port").write_text(str(port))
-            argv = qemu_argv(self.name, image, kernel, port, pubkey, self.state, snapshot)
+            argv = qemu_argv(self.name, image, kernel, port, pubkey, self.state, snapshot, disk)
             result = subprocess.run(argv, capture_output=True, text=True, check=False)
             if result.returncode == 0:
                 return port
@@ -524,11 +543,22 @@ def build_netkit_kernel(config: str = "lab") -> Path:
 
 
 def qemu_argv(name: str, image: Path, kernel: tuple[Path, Path | None] | None, port: int, pubkey: str,
-              state: Path, snapshot: bool = True) -> list[str]:
+              state: Path, snapshot: bool = True, disk: str = "disk") -> list[str]:
+    disk_file, uefi = DISK_BOOTS[disk]
+    drive = ["-drive", f"file={image / disk_file},if=virtio,format=raw,snapshot={'on' if snapshot else 'off'}"]
+    nic = "virtio-net-pci,netdev=mgmt"
     if kernel:
         vmlinuz, initrd = kernel
         boot = ["-kernel", str(vmlinuz), *(["-initrd", str(initrd)] if initrd else []),
                 "-append", f"root=/dev/vda1 rw console=ttyS0 net.ifnames=1 vmnet.ssh_key={pubkey} {KERNEL_ARGS}".strip()]
+    elif uefi:
+        # OVMF boots the disk first (bootindex) and has no network boot to try (no option ROM on the
+        # NIC); the key reaches the node through fw_cfg
+        boot = ["-drive", f"if=pflash,unit=0,format=raw,readonly=on,file={OVMF_CODE}",
+                "-drive", f"if=pflash,unit=1,format=raw,file={state / 'OVMF_VARS.fd'}"]
+        drive = ["-drive", f"file={image / disk_file},if=none,id=disk0,format=raw,snapshot={'on' if snapshot else 'off'}",
+                 "-device", "virtio-blk-pci,drive=disk0,bootindex=0"]
+        nic += ",romfile="
     else:
         # SeaBIOS boots the disk's MBR (GRUB); the key reaches the node through fw_cfg
         boot = ["-boot", "c"]
@@ -544,10 +574,10 @@ def qemu_argv(name: str, image: Path, kernel: tuple[Path, Path | None] | None, p
         "-serial", f"file:{state / 'console.log'}",
         *boot,
         "-fw_cfg", f"name=opt/vmnet/ssh_key,string={pubkey}",
-        "-drive", f"file={image / 'disk.raw'},if=virtio,format=raw,snapshot={'on' if snapshot else 'off'}",
+        *drive,
         # restrict=on: the guest reaches nothing; only the forwarded SSH port reaches it.
         "-netdev", f"user,id=mgmt,restrict=on,hostfwd=tcp:127.0.0.1:{port}-:22",
-        "-device", "virtio-net-pci,netdev=mgmt",
+        "-device", nic,
         # the machine protocol (QMP): reset a guest whose kernel died rebooting, without losing its disk
         "-qmp", f"unix:{state / 'qmp.sock'},server=on,wait=off",
         "-pidfile", str(state / "pid"),
@@ -566,7 +596,8 @@ def main(argv: list[str]) -> int:
             p.add_argument("--kernel", default=os.environ.get("VMNET_LAB_KERNEL", "7"),
                            help="7 (trixie-backports, default), 6.12 (trixie), netkit (kernel/build), "
                                 "without-netkit (kernel/build --config lab-without-netkit) or "
-                                "disk (from the disk, through GRUB)")
+                                "disk (from the disk, through GRUB) or disk-systemd-boot (from a GPT disk, "
+                                "through UEFI firmware and systemd-boot)")
         if command == "ssh":
             p.add_argument("cmd", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)

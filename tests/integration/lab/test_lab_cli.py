@@ -54,7 +54,7 @@ def cli_lab():
 def test_bad_kernel_is_refused_and_starts_nothing(cli_lab):
     r = lab("up", "--name", NAME, "--kernel", "5.10")
     assert r.returncode == 1
-    assert "--kernel must be one of 7, 6.12, netkit, without-netkit, disk, got '5.10'" in r.stderr
+    assert "--kernel must be one of 7, 6.12, netkit, without-netkit, disk, disk-systemd-boot, got '5.10'" in r.stderr
     assert qemu_processes(NAME) == []
     r = lab("up", "--name", "bad name")
     assert r.returncode == 1 and "--name must be letters, digits" in r.stderr

@@ -4,8 +4,10 @@
 #   debootstrap trixie into a directory -> kernels, headers, our netdevsim
 #   (built here, on the host, against each guest kernel), GRUB, iproute2's ip
 #   with kernel/iproute2's netkit patches (/opt/vmnet-iproute2) -> mkfs.ext4 -d
-#   into the first partition of an MBR-partitioned disk.
-# Usage: build.sh OUTDIR   (OUTDIR gets disk.raw, vmlinuz-*, initrd.img-*, kernels.txt)
+#   into the first partition of an MBR-partitioned disk (BIOS and GRUB), and a copy
+#   of that root with systemd-boot instead of GRUB into a GPT disk with an ESP (UEFI).
+# Usage: build.sh OUTDIR   (OUTDIR gets disk.raw, disk-systemd-boot.raw, vmlinuz-*, initrd.img-*,
+#                           kernels.txt)
 # GRUB's boot code is written to the disk by the node itself, on its first boot (lab.py: a real
 # grub-install and update-grub on /dev/vda, which a chroot has no device for).
 # The guest's own APT sources are the private configuration for the trixie
@@ -154,13 +156,56 @@ install -D -m 0755 "$ROOTFS/build/iproute2-$IPROUTE2_VERSION/ip/ip" "$ROOTFS/opt
 in_root apt-get purge -y -q pkg-config libmnl-dev >>"$WORK/apt.log" 2>&1
 rm -rf "$ROOTFS/build/iproute2-$IPROUTE2_VERSION"
 
+step "the systemd-boot disk's root: a copy, GRUB replaced by systemd-boot, the ESP at /boot/efi"
+# A host that boots through UEFI firmware and systemd-boot, as Debian installs one: the kernel
+# packages' hooks (kernel-install) put each kernel and initrd on the ESP with a loader entry, and the
+# one-shot and default entries live in the firmware's EFI variables. bootctl and kernel-install see
+# a chroot and a tmpfs here, not a FAT partition: SYSTEMD_RELAX_ESP_CHECKS lets them write it (a
+# mount of its own, so the entries name their files relative to the ESP), and its files are copied
+# into a FAT image for the disk's first partition (no loop mount).
+EFIROOT=$WORK/root-efi
+cp -a --one-file-system "$ROOTFS" "$EFIROOT"
+for fs in proc sys dev; do
+    mount --bind "/$fs" "$EFIROOT/$fs"
+    mounted+=("$EFIROOT/$fs")
+done
+in_efi() { LC_ALL=C.UTF-8 DEBIAN_FRONTEND=noninteractive SYSTEMD_RELAX_ESP_CHECKS=1 chroot "$EFIROOT" "$@"; }
+in_efi apt-get purge -y -q grub-pc grub-pc-bin grub2-common grub-common >>"$WORK/apt.log" 2>&1 \
+    || { tail -n 30 "$WORK/apt.log" >&2; exit 1; }
+rm -rf "$EFIROOT/boot/grub" "$EFIROOT/etc/default/grub.d"
+mkdir -p "$EFIROOT/boot/efi" "$EFIROOT/etc/kernel"
+mount -t tmpfs -o size=256m,mode=0700 vmnet-lab-esp "$EFIROOT/boot/efi"
+mounted+=("$EFIROOT/boot/efi")
+# Boot Loader Specification entries on the ESP, named by the OS id (debian-RELEASE.conf) from the
+# first: the package's own postinst already installs the loader and adds the installed kernels
+echo "layout=bls" >"$EFIROOT/etc/kernel/install.conf"
+echo "debian" >"$EFIROOT/etc/kernel/entry-token"
+# nofail: a kernel without FAT support still boots (and the role's verification says what it lacks)
+printf '/dev/vda2 / ext4 rw,relatime 0 1\n/dev/vda1 /boot/efi vfat umask=0077,nofail 0 2\n' >"$EFIROOT/etc/fstab"
+# the command line of every entry kernel-install writes: the GRUB disk's, root on partition 2
+echo "root=/dev/vda2 rw console=ttyS0 net.ifnames=1 panic=10" >"$EFIROOT/etc/kernel/cmdline"
+in_efi apt-get install -y -q --no-install-recommends systemd-boot >>"$WORK/apt.log" 2>&1 \
+    || { tail -n 30 "$WORK/apt.log" >&2; exit 1; }
+in_efi bootctl install --esp-path=/boot/efi --no-variables --entry-token=os-id >>"$WORK/efi.log" 2>&1 \
+    || { cat "$WORK/efi.log" >&2; exit 1; }
+for kdir in "$EFIROOT"/lib/modules/*; do
+    kv=${kdir##*/}
+    in_efi kernel-install --esp-path=/boot/efi add "$kv" "/boot/vmlinuz-$kv" "/boot/initrd.img-$kv" \
+        >>"$WORK/efi.log" 2>&1 || { cat "$WORK/efi.log" >&2; exit 1; }
+done
+esp_mib=256
+mkfs.fat -F 32 -n LAB-ESP -C "$WORK/esp.img" $((esp_mib * 1024)) >/dev/null
+mcopy -s -p -Q -i "$WORK/esp.img" "$EFIROOT/boot/efi/"* ::/
+
 step "trim and finalise"
-in_root systemctl enable vmnet-lab-key.service vmnet-lab-nic.service >/dev/null 2>&1
-in_root systemctl mask apt-daily.timer apt-daily-upgrade.timer e2scrub_reap.service \
-    systemd-timesyncd.service fstrim.timer >/dev/null 2>&1 || true
-in_root apt-get clean
-in_root ssh-keygen -A >/dev/null
-rm -rf "$ROOTFS"/var/lib/apt/lists/* "$ROOTFS"/usr/share/doc/* "$ROOTFS"/usr/share/man/*
+for root in "$ROOTFS" "$EFIROOT"; do
+    chroot "$root" systemctl enable vmnet-lab-key.service vmnet-lab-nic.service >/dev/null 2>&1
+    chroot "$root" systemctl mask apt-daily.timer apt-daily-upgrade.timer e2scrub_reap.service \
+        systemd-timesyncd.service fstrim.timer >/dev/null 2>&1 || true
+    chroot "$root" apt-get clean
+    chroot "$root" ssh-keygen -A >/dev/null
+    rm -rf "$root"/var/lib/apt/lists/* "$root"/usr/share/doc/* "$root"/usr/share/man/*
+done
 for m in "${mounted[@]}"; do umount -l "$m"; done
 mounted=()
 
@@ -174,5 +219,15 @@ mkfs.ext4 -q -F -L lab-root -E offset=1048576 -d "$ROOTFS" "$OUT/disk.raw.new" 4
 truncate -s $((4 * 1024 * 1024 * 1024 + 1024 * 1024)) "$OUT/disk.raw.new"
 echo 'start=2048, size=8388608, type=83, bootable' | sfdisk -q "$OUT/disk.raw.new"
 mv "$OUT/disk.raw.new" "$OUT/disk.raw"
+
+step "the ESP's FAT image and mkfs.ext4 -d into a GPT disk: the systemd-boot disk"
+# partition 1: the ESP (256 MiB FAT32, from 1 MiB, made above); partition 2: the root; 1 MiB at the
+# end for GPT's backup header
+mkfs.ext4 -q -F -L lab-root -E offset=$(((1 + esp_mib) * 1048576)) -d "$EFIROOT" "$OUT/disk-systemd-boot.raw.new" 4G
+truncate -s $(((1 + esp_mib + 4096 + 1) * 1048576)) "$OUT/disk-systemd-boot.raw.new"
+dd if="$WORK/esp.img" of="$OUT/disk-systemd-boot.raw.new" bs=1M seek=1 conv=notrunc,sparse status=none
+printf 'label: gpt\nstart=2048, size=%d, type=U, name="ESP"\nstart=%d, size=8388608, type=L, name="root"\n' \
+    $((esp_mib * 2048)) $(((1 + esp_mib) * 2048)) | sfdisk -q "$OUT/disk-systemd-boot.raw.new"
+mv "$OUT/disk-systemd-boot.raw.new" "$OUT/disk-systemd-boot.raw"
 mv "$OUT/kernels.txt.new" "$OUT/kernels.txt"
 step "image ready in $OUT"
