@@ -13,6 +13,7 @@ import pytest
 from ansible.module_utils import basic
 
 from ansible_collections.vmnet.netkit.plugins.module_utils.boot import grub as grub_entries
+from ansible_collections.vmnet.netkit.plugins.module_utils.boot import systemd_boot
 from ansible_collections.vmnet.netkit.plugins.modules import boot_entry
 from module_runner import run_module
 
@@ -57,6 +58,8 @@ class FakeGrub(object):
 def grub(monkeypatch, tmp_path):
     fake = FakeGrub(tmp_path)
     monkeypatch.setattr(boot_entry, "GRUB_DIRS", (str(fake.dir),))
+    # no loader variables: a BIOS host, or an EFI host that GRUB started
+    monkeypatch.setattr(systemd_boot, "EFIVARS_DIR", str(tmp_path / "efivars"))
     monkeypatch.setattr(grub_entries, "SAVED_DEFAULT_DROPIN", str(fake.dropin))
     # a bound method as the class attribute: the module's self.run_command(argv) calls fake.run_command(argv)
     monkeypatch.setattr(basic.AnsibleModule, "run_command", fake.run_command)
@@ -90,7 +93,7 @@ def test_check_mode_changes_nothing_and_says_what_it_would(grub):
 
 def test_gathered_reports_entries(grub):
     r = run_module(boot_entry, {"state": "gathered"})
-    assert not r["changed"] and r["actions"] == [] and r["default"] == "7.3.4+deb13-amd64"
+    assert not r["changed"] and r["actions"] == [] and r["default"] == "7.3.4+deb13-amd64" and r["loader"] == "grub"
     assert {"release": "6.12.117+deb13-amd64", "title": "Debian GNU/Linux, with Linux 6.12.117+deb13-amd64",
             "id": "gnulinux-advanced-%s>gnulinux-6.12.117+deb13-amd64-advanced-%s" % (UUID, UUID),
             "recovery": False} in r["entries"]
@@ -106,7 +109,10 @@ def test_bad_input_changes_nothing(grub, args, text):
     assert r["msg"].startswith(text) and grub.commands == []
 
 
-def test_a_host_without_grub_is_told_so(monkeypatch, tmp_path):
+def test_a_host_without_a_known_loader_is_told_so(monkeypatch, tmp_path):
     monkeypatch.setattr(boot_entry, "GRUB_DIRS", (str(tmp_path / "none"),))
+    monkeypatch.setattr(systemd_boot, "EFIVARS_DIR", str(tmp_path / "efivars"))
     r = run_module(boot_entry, {"state": "gathered"}, expect_failure=True)
-    assert r["msg"].startswith("no GRUB configuration (%s/none/grub.cfg) on this host" % tmp_path)
+    assert r["msg"] == ("no boot loader boot_entry knows on this host: no GRUB configuration (%s/none/grub.cfg) and no "
+                        "LoaderInfo EFI variable from systemd-boot (%s/efivars/LoaderInfo-%s); boot_entry works with "
+                        "GRUB 2 and systemd-boot" % (tmp_path, tmp_path, systemd_boot.LOADER_GUID))
