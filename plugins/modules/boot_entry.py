@@ -22,9 +22,9 @@ description:
     after it proved itself. GRUB clears a one-shot entry as it boots it, so a kernel that does not come up is
     not booted again at the next power cycle.
   - With systemd-boot, O(state=default) writes the C(LoaderEntryDefault) EFI variable, which wins over
-    C(loader.conf) and over the newest-kernel-first order, so installing a kernel package afterwards does not
-    change the kernel the host boots either; O(state=once) writes C(LoaderEntryOneShot), which the loader
-    removes as it boots that entry.
+    C(loader.conf) and over the loader's own order of entries (by version), so installing a kernel package
+    afterwards does not change the kernel the host boots either; O(state=once) writes C(LoaderEntryOneShot),
+    which the loader removes as it boots that entry.
   - The role C(vmnet.netkit.netkit_kernel) installs the patched kernel with this module, boots it once, verifies it
     and only then keeps it.
   - The loader is the one that started the host. systemd-boot says so in its C(LoaderInfo) EFI variable; otherwise

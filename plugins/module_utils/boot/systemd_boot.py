@@ -10,8 +10,9 @@ boot a given kernel release come out. The module C(boot_entry) does the reading 
 How systemd-boot picks an entry (the Boot Loader Interface): a pending C(LoaderEntryOneShot) wins once
 (the loader removes the variable as it boots it, so a kernel that does not come up is not booted
 again); else C(LoaderEntryDefault) (what C(bootctl set-default) writes); else the C(default) pattern of
-C(loader.conf); else the first entry in the loader's order (the newest kernel), the order C(bootctl list)
-prints. Variable values and C(default) patterns are matched against entry ids as globs, without case.
+C(loader.conf); else the first entry in the loader's order (by version, as systemd compares them), the
+order C(bootctl list) prints. Variable values and C(default) patterns are matched against entry ids as
+globs (an exact id first); case is ignored, so a pattern never misses an entry only by its case.
 """
 
 from __future__ import annotations
