@@ -55,7 +55,7 @@ attributes:
     description: Linux hosts booted by GRUB 2 or by systemd-boot.
 requirements:
   - GRUB 2 with C(grub-editenv), C(grub-set-default), C(grub-reboot) and C(update-grub) (or their C(grub2-)
-    names), or systemd-boot with C(bootctl) (systemd 250 or later, for C(bootctl list --json)).
+    names), or systemd-boot with a C(bootctl) that has C(list --json) (tested with systemd 257, Debian 13).
 seealso:
   - module: vmnet.netkit.netkit_info
 extends_documentation_fragment:
