@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 import shlex
 
+from ansible_collections.vmnet.netkit.plugins.module_utils.boot import state as loader_state
 from ansible_collections.vmnet.netkit.plugins.module_utils.errors import NetkitError, ValidationError
 
 # The drop-in that makes GRUB boot grubenv's saved_entry (read by grub-mkconfig after /etc/default/grub).
@@ -219,11 +220,4 @@ def plan(state, release, entries, default, env, dropin_text):
 
 
 def view(entries, default, env, running):
-    now = boot_state(entries, default, env)
-    return {
-        "running": running,
-        "default": now["default"].release if now["default"] else None,
-        "next": now["next"].release if now["next"] else None,
-        "saved_default": now["saved"],
-        "entries": [e.view() for e in entries],
-    }
+    return loader_state.view(boot_state(entries, default, env), entries, running)

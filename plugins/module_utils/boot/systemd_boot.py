@@ -20,6 +20,7 @@ from __future__ import annotations
 import fnmatch
 import json
 
+from ansible_collections.vmnet.netkit.plugins.module_utils.boot import state as loader_state
 from ansible_collections.vmnet.netkit.plugins.module_utils.errors import NetkitError
 
 # The Boot Loader Interface's vendor GUID, the suffix of each loader variable's efivarfs file
@@ -146,11 +147,4 @@ def plan(state, release, entries, variables):
 
 
 def view(entries, variables, conf_default, running):
-    now = boot_state(entries, variables, conf_default)
-    return {
-        "running": running,
-        "default": now["default"].release if now["default"] else None,
-        "next": now["next"].release if now["next"] else None,
-        "saved_default": now["saved"],
-        "entries": [e.view() for e in entries],
-    }
+    return loader_state.view(boot_state(entries, variables, conf_default), entries, running)
