@@ -146,3 +146,15 @@ def lab_node_disk():
     """A node booted from its disk through SeaBIOS and GRUB (Debian's 7.x kernel), for the tests that install
     kernels and reboot through the bootloader."""
     yield from _boot("pytest-disk", "disk")
+
+
+@pytest.fixture(scope="session")
+def kernel_build() -> Path:
+    """kernel/build's result directory for the lab config (a cache hit after the first build)."""
+    return Path(LAB.build_netkit_kernel())
+
+
+@pytest.fixture(scope="session")
+def kernel_release(kernel_build) -> str:
+    """The release of that kernel (what uname -r says on a node running it)."""
+    return (kernel_build / "release").read_text().strip()

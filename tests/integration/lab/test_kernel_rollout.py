@@ -42,10 +42,9 @@ def host_line(node, name, **host_vars):
         for key, value in host_vars.items()])
 
 
-def test_a_rollout_keeps_the_hosts_before_a_failure_and_stops_at_it(lab_node_disk, node_b):
+def test_a_rollout_keeps_the_hosts_before_a_failure_and_stops_at_it(lab_node_disk, node_b, kernel_build, kernel_release):
     node_a = lab_node_disk
-    build = LAB.build_netkit_kernel()
-    release = (build / "release").read_text().strip()
+    build, release = kernel_build, kernel_release
     assert boot_state(node_a)["running"] == STOCK and boot_state(node_b)["running"] == STOCK
     before_b = boot_state(node_b)
     with tempfile.TemporaryDirectory() as tmp:

@@ -37,17 +37,6 @@ def node(lab_node_disk):
     return lab_node_disk
 
 
-@pytest.fixture(scope="module")
-def build():
-    """kernel/build's result directory (a cache hit after the first build)."""
-    return LAB.build_netkit_kernel()
-
-
-@pytest.fixture(scope="module")
-def release(build):
-    return (build / "release").read_text().strip()
-
-
 def kernel_vars(node, **extra):
     base = {"vmnet_target": "lab", "netkit_kernel_verify_nic": node.nic, "netkit_kernel_verify_queues": [15, 15],
             "netkit_kernel_reboot_timeout": 1200}
@@ -85,13 +74,13 @@ def test_the_disk_node_boots_debians_kernel_through_grub(node):
     assert state["next_entry"] == ""
 
 
-def test_check_mode_says_what_it_would_do_and_changes_nothing(node, build, release):
+def test_check_mode_says_what_it_would_do_and_changes_nothing(node, kernel_build, kernel_release):
     before = snapshot(node)
-    rc, out = run_playbook(node, "kernel.yml", kernel_vars(node, netkit_kernel_build_dir=str(build)),
+    rc, out = run_playbook(node, "kernel.yml", kernel_vars(node, netkit_kernel_build_dir=str(kernel_build)),
                            check=True, diff=True)
     assert rc == 0, out[-3000:]
-    assert "would install linux-image-%s_" % release in out and "linux-headers-%s_" % release in out
-    assert "would boot %s once (reboot) instead of %s" % (release, STOCK) in out
+    assert "would install linux-image-%s_" % kernel_release in out and "linux-headers-%s_" % kernel_release in out
+    assert "would boot %s once (reboot) instead of %s" % (kernel_release, STOCK) in out
     assert snapshot(node) == before
 
 
@@ -103,7 +92,7 @@ def fleet_of_two(node, directory):
     return SimpleNamespace(inventory=str(path))
 
 
-def test_a_host_with_a_running_vm_is_not_rebooted_and_the_rollout_stops(node, build, release):
+def test_a_host_with_a_running_vm_is_not_rebooted_and_the_rollout_stops(node, kernel_build, kernel_release):
     """kernel.yml over two hosts, one at a time: the first has a VM and is refused; the second never starts."""
     node.sh("ip link add nk-vm1 type netkit mode l2 peer name nk-vm1p")
     # a process that looks to /proc like a VM's qemu on nk-vm1 (the guard reads command lines)
@@ -114,51 +103,51 @@ def test_a_host_with_a_running_vm_is_not_rebooted_and_the_rollout_stops(node, bu
     try:
         with tempfile.TemporaryDirectory() as tmp:
             rc, out = run_playbook(fleet_of_two(node, tmp), "kernel.yml",
-                                   kernel_vars(node, netkit_kernel_build_dir=str(build)))
+                                   kernel_vars(node, netkit_kernel_build_dir=str(kernel_build)))
         after = snapshot(node)
     finally:
         node.sh("kill %s; ip link del nk-vm1" % pid)
     assert rc != 0
     assert ("not rebooting this host into %s: VMs run on its netkit devices (nk-vm1: pid %s qemu-system-x86_64)"
-            % (release, pid)) in " ".join(out.split()), out[-3000:]
+            % (kernel_release, pid)) in " ".join(out.split()), out[-3000:]
     assert after == before
     # serial 1, max_fail_percentage 0: the failed first batch ends the play before lab-node-b's batch
     assert "[lab-node-b]" not in out and not re.search(r"^lab-node-b\s+:", out, re.M), out[-3000:]
     assert re.search(r"^lab-node\s+:.*failed=1", out, re.M)
 
 
-def test_the_role_moves_the_node_onto_the_patched_kernel_and_keeps_it(node, build, release):
-    rc, out = run_playbook(node, "kernel.yml", kernel_vars(node, netkit_kernel_build_dir=str(build)))
+def test_the_role_moves_the_node_onto_the_patched_kernel_and_keeps_it(node, kernel_build, kernel_release):
+    rc, out = run_playbook(node, "kernel.yml", kernel_vars(node, netkit_kernel_build_dir=str(kernel_build)))
     assert rc == 0, out[-4000:]
     state = boot_state(node)
-    assert state["running"] == release and state["boot_image"] == release, state
+    assert state["running"] == kernel_release and state["boot_image"] == kernel_release, state
     # GRUB's default is the patched kernel's own entry (its id, inside Debian's "Advanced options" submenu)
-    assert re.fullmatch(r"gnulinux-advanced-[0-9a-f-]+>gnulinux-%s-advanced-[0-9a-f-]+" % re.escape(release),
+    assert re.fullmatch(r"gnulinux-advanced-[0-9a-f-]+>gnulinux-%s-advanced-[0-9a-f-]+" % re.escape(kernel_release),
                         state["saved_entry"]), state
     assert state["next_entry"] == "", state
-    assert "linux-image-%s" % release in state["packages"]
-    assert node.sh("dpkg-query -W -f '${Version}' linux-headers-%s" % release).strip()
+    assert "linux-image-%s" % kernel_release in state["packages"]
+    assert node.sh("dpkg-query -W -f '${Version}' linux-headers-%s" % kernel_release).strip()
     assert lowerdev_in_btf(node).stdout.strip() == "'IFLA_NETKIT_LOWERDEV' val=11"
     # the throw-away device is gone and its NIC queue is free again (an AF_XDP bind on a leased queue is refused)
     assert node.ssh("ip link show nk-kverify").returncode != 0
     assert node.ssh("vmnet-xsk-bind %s 15" % node.nic).returncode == 0
 
 
-def test_a_second_run_changes_nothing(node, build, release):
+def test_a_second_run_changes_nothing(node, kernel_build, kernel_release):
     before = boot_state(node)
-    rc, out = run_playbook(node, "kernel.yml", kernel_vars(node, netkit_kernel_build_dir=str(build)))
+    rc, out = run_playbook(node, "kernel.yml", kernel_vars(node, netkit_kernel_build_dir=str(kernel_build)))
     assert rc == 0 and recap_changed(out) == 0, out[-3000:]
     assert boot_state(node) == before
 
 
-def test_the_main_job_on_the_installed_kernel_survives_a_reboot(node, release):
+def test_the_main_job_on_the_installed_kernel_survives_a_reboot(node, kernel_release):
     """provision.yml binds with LOWERDEV on the kernel the role installed; after a plain reboot (GRUB's
     default) the node runs that kernel again, and the boot-time re-apply restored every VM's device."""
     rc, out = run_playbook(node, "provision.yml")
     assert rc == 0, out[-3000:]
     node.reboot()
     state = boot_state(node)
-    assert state["running"] == release and state["boot_image"] == release, state
+    assert state["running"] == kernel_release and state["boot_image"] == kernel_release, state
     rc, verify = run_playbook(node, "verify.yml")
     assert rc == 0 and "6 VMs as planned, no drift" in verify and "nk-vm1: lowerdev" in verify, verify[-3000:]
     # independently of the collection: nk-vm3 has its NIC queue as rx-1, and that NIC queue is taken
@@ -204,7 +193,7 @@ def broken_package(stock_vmlinuz: Path, out_dir: Path) -> Path:
     return deb
 
 
-def test_a_kernel_that_panics_leaves_the_node_on_the_previous_kernel(node, release):
+def test_a_kernel_that_panics_leaves_the_node_on_the_previous_kernel(node, kernel_release):
     console = Console(node)
     saved_before = boot_state(node)["saved_entry"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -212,19 +201,19 @@ def test_a_kernel_that_panics_leaves_the_node_on_the_previous_kernel(node, relea
         rc, out = run_playbook(node, "kernel.yml", kernel_vars(node, netkit_kernel_packages=[str(deb)]))
     assert rc != 0
     flat = " ".join(out.split())
-    assert ("kernel %s failed on this host: the host came back on %s, not on %s" % (BROKEN, release, BROKEN)) in flat
+    assert ("kernel %s failed on this host: the host came back on %s, not on %s" % (BROKEN, kernel_release, BROKEN)) in flat
     assert "the packages linux-image-%s were removed" % BROKEN in flat, flat[-3000:]
     text = console.since_start()
     # the console: GRUB boots the one-shot entry, that kernel panics, GRUB boots its default
     once = text.find(b"Booting `Debian GNU/Linux, with Linux %s'" % BROKEN.encode())
     panic = text.find(b"Kernel panic - not syncing: VFS: Unable to mount root fs", once)
-    assert 0 <= once < panic < text.find(b"Booting `Debian GNU/Linux, with Linux %s'" % release.encode(), panic)
+    assert 0 <= once < panic < text.find(b"Booting `Debian GNU/Linux, with Linux %s'" % kernel_release.encode(), panic)
     state = boot_state(node)
-    assert state["running"] == release and state["saved_entry"] == saved_before and state["next_entry"] == ""
+    assert state["running"] == kernel_release and state["saved_entry"] == saved_before and state["next_entry"] == ""
     assert BROKEN not in state["kernels"] and "linux-image-%s" % BROKEN not in state["packages"], state
 
 
-def test_a_kernel_that_fails_verification_is_rebooted_out_of(node, release):
+def test_a_kernel_that_fails_verification_is_rebooted_out_of(node, kernel_release):
     """Debian's 6.12 kernel, booted with kexec, comes up but has no LOWERDEV: the role reboots, and GRUB (whose
     default kexec never touched) boots the patched kernel again. The 6.12 package stays
     (netkit_kernel_remove_failed: false): it is the image's own."""
@@ -241,11 +230,11 @@ def test_a_kernel_that_fails_verification_is_rebooted_out_of(node, release):
     kexec = text.find(b"Reached target \x1b[0;1;39mkexec.target")
     started = text.find(b"Linux version " + old.encode(), kexec)
     assert kexec >= 0 and started > kexec and b"GNU GRUB" not in text[kexec:started]
-    assert text.find(b"Booting `Debian GNU/Linux, with Linux %s'" % release.encode(), started) > started
+    assert text.find(b"Booting `Debian GNU/Linux, with Linux %s'" % kernel_release.encode(), started) > started
     flat = " ".join(out.split())
     assert "kernel %s failed on this host: kernel %s does not offer IFLA_NETKIT_LOWERDEV" % (old, old) in flat, \
         flat[-3000:]
-    assert "The host runs %s again (GRUB's default: %s)" % (release, release) in flat
+    assert "The host runs %s again (GRUB's default: %s)" % (kernel_release, kernel_release) in flat
     state = boot_state(node)
-    assert state["running"] == release and state["saved_entry"] == saved_before, state
+    assert state["running"] == kernel_release and state["saved_entry"] == saved_before, state
     assert "linux-image-" + old in state["packages"]

@@ -33,16 +33,6 @@ def node():
     yield from _boot("pytest-systemd-boot", "disk-systemd-boot")
 
 
-@pytest.fixture(scope="module")
-def build():
-    return LAB.build_netkit_kernel()
-
-
-@pytest.fixture(scope="module")
-def release(build):
-    return (build / "release").read_text().strip()
-
-
 def loader_variable(node, name):
     """A loader EFI variable as the kernel shows it (efivarfs: 4 bytes of attributes, then UTF-16LE; efivarfs cannot seek, so the
     attributes are cut from a pipe), or ''."""
@@ -78,55 +68,55 @@ def test_the_node_boots_debians_kernel_through_systemd_boot(node):
     assert node.ssh("test -e /boot/grub/grub.cfg").returncode != 0
 
 
-def test_check_mode_says_what_it_would_do_and_changes_nothing(node, build, release):
+def test_check_mode_says_what_it_would_do_and_changes_nothing(node, kernel_build, kernel_release):
     before = snapshot(node)
-    rc, out = run_playbook(node, "kernel.yml", kernel_vars(node, netkit_kernel_build_dir=str(build)),
+    rc, out = run_playbook(node, "kernel.yml", kernel_vars(node, netkit_kernel_build_dir=str(kernel_build)),
                            check=True, diff=True)
     assert rc == 0, out[-3000:]
-    assert "would install linux-image-%s_" % release in out
+    assert "would install linux-image-%s_" % kernel_release in out
     assert ("would boot %s once (reboot) instead of %s, verify it and make it systemd-boot's default"
-            % (release, STOCK)) in " ".join(out.split()), out[-3000:]
+            % (kernel_release, STOCK)) in " ".join(out.split()), out[-3000:]
     assert snapshot(node) == before
 
 
-def test_the_role_moves_the_node_onto_the_patched_kernel_and_keeps_it(node, build, release):
-    rc, out = run_playbook(node, "kernel.yml", kernel_vars(node, netkit_kernel_build_dir=str(build)))
+def test_the_role_moves_the_node_onto_the_patched_kernel_and_keeps_it(node, kernel_build, kernel_release):
+    rc, out = run_playbook(node, "kernel.yml", kernel_vars(node, netkit_kernel_build_dir=str(kernel_build)))
     assert rc == 0, out[-4000:]
     state = boot_state(node)
     # kernel-install put the kernel on the ESP with its entry; systemd-boot booted that entry and keeps it
-    assert state["running"] == release and state["selected"] == "debian-%s.conf" % release, state
-    assert state["default"] == "debian-%s.conf" % release and state["oneshot"] == "", state
-    assert node.ssh("test -s /boot/efi/debian/%s/linux" % release).returncode == 0
-    assert "linux-image-%s" % release in state["packages"]
+    assert state["running"] == kernel_release and state["selected"] == "debian-%s.conf" % kernel_release, state
+    assert state["default"] == "debian-%s.conf" % kernel_release and state["oneshot"] == "", state
+    assert node.ssh("test -s /boot/efi/debian/%s/linux" % kernel_release).returncode == 0
+    assert "linux-image-%s" % kernel_release in state["packages"]
     assert lowerdev_in_btf(node).stdout.strip() == "'IFLA_NETKIT_LOWERDEV' val=11"
     assert node.ssh("ip link show nk-kverify").returncode != 0
 
 
-def test_a_second_run_changes_nothing(node, build):
+def test_a_second_run_changes_nothing(node, kernel_build):
     before = boot_state(node)
-    rc, out = run_playbook(node, "kernel.yml", kernel_vars(node, netkit_kernel_build_dir=str(build)))
+    rc, out = run_playbook(node, "kernel.yml", kernel_vars(node, netkit_kernel_build_dir=str(kernel_build)))
     assert rc == 0 and recap_changed(out) == 0, out[-3000:]
     assert boot_state(node) == before
 
 
-def test_a_kernel_that_panics_leaves_the_node_on_the_previous_kernel(node, release):
+def test_a_kernel_that_panics_leaves_the_node_on_the_previous_kernel(node, kernel_release):
     console = Console(node)
     with tempfile.TemporaryDirectory() as tmp:
         deb = broken_package(LAB.image_dir() / ("vmlinuz-" + STOCK), Path(tmp))
         rc, out = run_playbook(node, "kernel.yml", kernel_vars(node, netkit_kernel_packages=[str(deb)]))
     assert rc != 0
     flat = " ".join(out.split())
-    assert ("kernel %s failed on this host: the host came back on %s, not on %s" % (BROKEN, release, BROKEN)) in flat
-    assert "The host runs %s again (systemd-boot's default: %s)" % (release, release) in flat, flat[-3000:]
+    assert ("kernel %s failed on this host: the host came back on %s, not on %s" % (BROKEN, kernel_release, BROKEN)) in flat
+    assert "The host runs %s again (systemd-boot's default: %s)" % (kernel_release, kernel_release) in flat, flat[-3000:]
     assert "the packages linux-image-%s were removed" % BROKEN in flat
     # the console: the broken entry's kernel (Debian's, which names itself so) starts from the one-shot
     # entry and panics; then the default entry's patched kernel starts
     text = console.since_start()
     started = text.find(b"Linux version " + STOCK.encode())
     panic = text.find(b"Kernel panic - not syncing: VFS: Unable to mount root fs", started)
-    assert 0 <= started < panic < text.find(b"Linux version " + release.encode(), panic)
+    assert 0 <= started < panic < text.find(b"Linux version " + kernel_release.encode(), panic)
     state = boot_state(node)
-    assert state["running"] == release and state["selected"] == "debian-%s.conf" % release, state
-    assert state["default"] == "debian-%s.conf" % release and state["oneshot"] == "", state
+    assert state["running"] == kernel_release and state["selected"] == "debian-%s.conf" % kernel_release, state
+    assert state["default"] == "debian-%s.conf" % kernel_release and state["oneshot"] == "", state
     assert "debian-%s.conf" % BROKEN not in state["entries"] and "linux-image-%s" % BROKEN not in state["packages"]
     assert node.ssh("test -e /boot/efi/debian/%s" % BROKEN).returncode != 0
