@@ -11,8 +11,9 @@ How systemd-boot picks an entry (the Boot Loader Interface): a pending C(LoaderE
 (the loader removes the variable as it boots it, so a kernel that does not come up is not booted
 again); else C(LoaderEntryDefault) (what C(bootctl set-default) writes); else the C(default) pattern of
 C(loader.conf); else the first entry in the loader's order (by version, as systemd compares them), the
-order C(bootctl list) prints. Variable values and C(default) patterns are matched against entry ids as
-globs (an exact id first); case is ignored, so a pattern never misses an entry only by its case.
+order C(bootctl list) prints. A pattern (a variable's value or C(default)) picks the first entry in that
+order whose id it matches as a glob, case ignored (the loader folds both to lower case). The pattern
+C(@saved) stands for the entry booted last, which the loader then keeps in C(LoaderEntryLastBooted).
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ from ansible_collections.vmnet.netkit.plugins.module_utils.errors import NetkitE
 LOADER_GUID = "4a67b082-0a4c-41cf-b6c7-440b29bb8c4f"
 EFIVARS_DIR = "/sys/firmware/efi/efivars"
 # LoaderInfo: the loader that booted the host ("systemd-boot 257.13"); LoaderEntrySelected: the entry it booted
-VARIABLES = ("LoaderInfo", "LoaderEntryDefault", "LoaderEntryOneShot", "LoaderEntrySelected")
+# LoaderEntryLastBooted: the entry booted last, what a "@saved" default stands for
+VARIABLES = ("LoaderInfo", "LoaderEntryDefault", "LoaderEntryOneShot", "LoaderEntrySelected", "LoaderEntryLastBooted")
+SAVED = "@saved"
 
 
 def variable_path(name):
@@ -103,18 +106,20 @@ def parse_loader_conf(text):
     return None
 
 
-def resolve(pattern, entries):
+def resolve(pattern, entries, variables=None):
+    """The entry systemd-boot picks for a pattern: the first in its order that matches (None: no match)."""
+    if pattern and pattern.lower() == SAVED:
+        pattern = (variables or {}).get("LoaderEntryLastBooted")
     if not pattern:
         return None
-    exact = [e for e in entries if e.id.lower() == pattern.lower()]
-    return (exact or [e for e in entries if e.matches(pattern)] or [None])[0]
+    return next((e for e in entries if e.matches(pattern)), None)
 
 
 def boot_state(entries, variables, conf_default):
     """What systemd-boot boots: {"default": Entry|None, "next": Entry|None, "saved": bool}; "saved" says
     that the default is pinned by LoaderEntryDefault, so a newly installed kernel does not take over."""
-    default = (resolve(variables.get("LoaderEntryDefault"), entries)
-               or resolve(conf_default, entries)
+    default = (resolve(variables.get("LoaderEntryDefault"), entries, variables)
+               or resolve(conf_default, entries, variables)
                or (entries[0] if entries else None))
     return {
         "saved": bool(variables.get("LoaderEntryDefault")),

@@ -72,6 +72,31 @@ def test_what_boots_next_follows_the_loaders_order_of_precedence():
     once = dict(pinned, LoaderEntryOneShot="debian-%s.conf" % PATCHED)
     assert sb.view(found, once, None, STOCK)["next"] == PATCHED
     assert sb.parse_loader_conf("#timeout 3\ndefault  debian-*\n") == "debian-*"
+
+
+def test_a_pattern_picks_the_first_matching_entry_in_the_loaders_order():
+    found = entries()
+    # the loader has no exact-id preference: a glob that also matches an earlier entry picks that one
+    assert sb.resolve("debian-7.3.4*", found).release == STOCK
+    assert sb.resolve("Debian-7.3.4-VMNET-netkit.conf", found).release == PATCHED
+    assert sb.resolve("debian-?.*", found).release == STOCK
+    assert sb.resolve("windows*", found) is None and sb.resolve("", found) is None
+    # an entry's own id is a pattern too: where it also matches an entry earlier in the order, that one wins
+    odd = sb.parse_list('[{"id": "a-b.conf", "version": "2"}, {"id": "a-[b].conf", "version": "1"}]')
+    assert sb.resolve("a-[b].conf", odd).id == "a-b.conf"
+
+
+def test_saved_stands_for_the_entry_booted_last():
+    found = entries()
+    last = {"LoaderEntryLastBooted": "debian-%s.conf" % PATCHED}
+    # loader.conf's "default @saved", and the same value in LoaderEntryDefault (bootctl set-default @saved)
+    assert sb.view(found, last, "@saved", STOCK)["default"] == PATCHED
+    assert sb.view(found, dict(last, LoaderEntryDefault="@saved"), None, STOCK)["default"] == PATCHED
+    # nothing booted yet with @saved: the loader's first entry
+    assert sb.view(found, {}, "@saved", STOCK)["default"] == STOCK
+    # a pinned default wins over loader.conf's @saved
+    assert sb.view(found, dict(last, LoaderEntryDefault="debian-6.12*"), "@saved", STOCK)["default"] \
+        == "6.12.117+deb13-amd64"
     assert sb.parse_loader_conf("timeout 3\n") is None and sb.parse_loader_conf(None) is None
 
 
