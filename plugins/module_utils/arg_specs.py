@@ -36,6 +36,10 @@ RSS_TABLE = dict(
 # an ntuple rule's flow type (ntuple_rules)
 FLOW_TYPE = dict(type="str", required=True, choices=list(FLOW_TYPES))
 
+# a resource module's state (rss_contexts, ntuple_rules): the states of a network resource module they implement
+RESOURCE_STATE = dict(type="str", default="merged",
+                      choices=["merged", "replaced", "overridden", "deleted", "gathered", "rendered"])
+
 # a netkit device's policy and scrub, for itself and its peer (netkit_link)
 POLICY = dict(type="str", choices=["pass", "drop"])
 SCRUB = dict(type="str", choices=["none", "default"])

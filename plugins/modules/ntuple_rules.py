@@ -208,8 +208,7 @@ def main():
             arg_specs.NIC_DEVICE,
             rules=dict(type="list", elements="dict", options=rule_options,
                        mutually_exclusive=[["context", "queue", "drop"]]),
-            state=dict(type="str", default="merged",
-                       choices=["merged", "replaced", "overridden", "deleted", "gathered", "rendered"]),
+            state=arg_specs.RESOURCE_STATE,
         ),
         supports_check_mode=True,
     )

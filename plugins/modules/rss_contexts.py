@@ -219,8 +219,7 @@ def main():
                          mutually_exclusive=[["equal", "weights", "reset"]]),
             contexts=dict(type="list", elements="dict", options=context_options,
                           mutually_exclusive=[["equal", "weights"]]),
-            state=dict(type="str", default="merged",
-                       choices=["merged", "replaced", "overridden", "deleted", "gathered", "rendered"]),
+            state=arg_specs.RESOURCE_STATE,
         ),
         supports_check_mode=True,
     )
