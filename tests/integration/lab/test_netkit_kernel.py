@@ -193,14 +193,19 @@ def broken_package(stock_vmlinuz: Path, out_dir: Path) -> Path:
     return deb
 
 
-def test_a_kernel_that_panics_leaves_the_node_on_the_previous_kernel(node, kernel_release):
-    console = Console(node)
-    saved_before = boot_state(node)["saved_entry"]
+def roll_out_broken_kernel(node):
+    """playbooks/kernel.yml on node with the package of a kernel that panics: (rc, its output on one line)."""
     with tempfile.TemporaryDirectory() as tmp:
         deb = broken_package(LAB.image_dir() / ("vmlinuz-" + STOCK), Path(tmp))
         rc, out = run_playbook(node, "kernel.yml", kernel_vars(node, netkit_kernel_packages=[str(deb)]))
+    return rc, " ".join(out.split())
+
+
+def test_a_kernel_that_panics_leaves_the_node_on_the_previous_kernel(node, kernel_release):
+    console = Console(node)
+    saved_before = boot_state(node)["saved_entry"]
+    rc, flat = roll_out_broken_kernel(node)
     assert rc != 0
-    flat = " ".join(out.split())
     assert ("kernel %s failed on this host: the host came back on %s, not on %s" % (BROKEN, kernel_release, BROKEN)) in flat
     assert "the packages linux-image-%s were removed" % BROKEN in flat, flat[-3000:]
     text = console.since_start()

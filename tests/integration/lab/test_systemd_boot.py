@@ -14,13 +14,10 @@ STORY: an operator whose hosts boot with systemd-boot rolls the patched kernel o
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import pytest
-from conftest import LAB, _boot
+from conftest import _boot
 from lab_play import recap_changed, run_playbook
-from test_netkit_kernel import BROKEN, STOCK, Console, broken_package, kernel_vars, lowerdev_in_btf
+from test_netkit_kernel import BROKEN, STOCK, Console, kernel_vars, lowerdev_in_btf, roll_out_broken_kernel
 
 # four boots through OVMF, one into a kernel that panics on purpose: the extended tier
 pytestmark = pytest.mark.extended
@@ -101,11 +98,8 @@ def test_a_second_run_changes_nothing(node, kernel_build):
 
 def test_a_kernel_that_panics_leaves_the_node_on_the_previous_kernel(node, kernel_release):
     console = Console(node)
-    with tempfile.TemporaryDirectory() as tmp:
-        deb = broken_package(LAB.image_dir() / ("vmlinuz-" + STOCK), Path(tmp))
-        rc, out = run_playbook(node, "kernel.yml", kernel_vars(node, netkit_kernel_packages=[str(deb)]))
+    rc, flat = roll_out_broken_kernel(node)
     assert rc != 0
-    flat = " ".join(out.split())
     assert ("kernel %s failed on this host: the host came back on %s, not on %s" % (BROKEN, kernel_release, BROKEN)) in flat
     assert "The host runs %s again (systemd-boot's default: %s)" % (kernel_release, kernel_release) in flat, flat[-3000:]
     assert "the packages linux-image-%s were removed" % BROKEN in flat
