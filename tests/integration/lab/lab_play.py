@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import tempfile
+from pathlib import Path
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 VENV_BIN = os.path.join(os.environ.get("VMNET_VENV", os.path.join(ROOT, ".venv")), "bin")
@@ -97,3 +99,12 @@ def recap_changed(output):
         if line.startswith("lab-node") and "changed=" in line:
             return int(line.split("changed=")[1].split()[0])
     raise AssertionError("no PLAY RECAP for lab-node in:\n" + output[-3000:])
+
+
+def host_line(node, name, **host_vars):
+    """NODE's line of its lab inventory, as host NAME with HOST_VARS (a list as JSON, which the INI inventory
+    reads back as a list)."""
+    line = next(x for x in Path(node.inventory).read_text().splitlines() if x.startswith("lab-node "))
+    return " ".join([name + line[len("lab-node"):]] + [
+        "%s=%s" % (key, shlex.quote(value if isinstance(value, str) else json.dumps(value)))
+        for key, value in host_vars.items()])

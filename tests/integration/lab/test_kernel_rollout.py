@@ -13,15 +13,13 @@ host failed and why.
 
 from __future__ import annotations
 
-import json
 import re
-import shlex
 import tempfile
 from pathlib import Path
 
 import pytest
 from conftest import LAB, _boot
-from lab_play import run_playbook
+from lab_play import host_line, run_playbook
 from test_netkit_kernel import BROKEN, STOCK, boot_state, broken_package, kernel_vars
 
 # two nodes, three reboots under TCG: the extended tier (VMNET_TEST_EXTENDED=1)
@@ -31,15 +29,6 @@ pytestmark = pytest.mark.extended
 @pytest.fixture(scope="module")
 def node_b():
     yield from _boot("pytest-disk-b", "disk")
-
-
-def host_line(node, name, **host_vars):
-    """NODE's line of its lab inventory, as host NAME with HOST_VARS (a list as JSON, which the INI inventory
-    reads back as a list)."""
-    line = next(x for x in Path(node.inventory).read_text().splitlines() if x.startswith("lab-node "))
-    return " ".join([name + line[len("lab-node"):]] + [
-        "%s=%s" % (key, shlex.quote(value if isinstance(value, str) else json.dumps(value)))
-        for key, value in host_vars.items()])
 
 
 def test_a_rollout_keeps_the_hosts_before_a_failure_and_stops_at_it(lab_node_disk, node_b, kernel_build, kernel_release):

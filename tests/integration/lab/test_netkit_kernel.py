@@ -23,7 +23,7 @@ from types import SimpleNamespace
 
 import pytest
 from conftest import LAB
-from lab_play import recap_changed, run_playbook
+from lab_play import host_line, recap_changed, run_playbook
 
 STOCK = "7.3.4+deb13-amd64"
 BROKEN = "7.3.4-vmnet-broken"
@@ -86,9 +86,8 @@ def test_check_mode_says_what_it_would_do_and_changes_nothing(node, kernel_build
 
 def fleet_of_two(node, directory):
     """An inventory with the node twice (lab-node, then lab-node-b): a fleet whose first host fails."""
-    line = next(x for x in Path(node.inventory).read_text().splitlines() if x.startswith("lab-node "))
     path = Path(directory) / "fleet.ini"
-    path.write_text("[lab]\n%s\n%s\n" % (line, line.replace("lab-node ", "lab-node-b ", 1)))
+    path.write_text("[lab]\n%s\n%s\n" % (host_line(node, "lab-node"), host_line(node, "lab-node-b")))
     return SimpleNamespace(inventory=str(path))
 
 
