@@ -2,9 +2,10 @@
 """The lab tier's fixtures: a booted lab node (tests/lab/lab) per kernel, shared by the session.
 
 ``lab_node`` is the default node (trixie-backports 7.x kernel); ``lab_node_612`` the trixie 6.12
-one. Each is booted once per test session under its own lab name and stopped at the end (set
-VMNET_LAB_KEEP=1 to leave them running for a closer look); under pytest-xdist each worker boots its own
-(names end in the worker's id). VMNET_LAB_INVENTORY=<path> uses a lab
+one. Each is booted once per test session under its own lab name; ``lab_node`` is stopped at the end,
+``lab_node_612`` right after the last test that uses it (set VMNET_LAB_KEEP=1 to leave them running for
+a closer look); under pytest-xdist each worker boots its own (names end in the worker's id) and stops
+them at its end. VMNET_LAB_INVENTORY=<path> uses a lab
 that is already up instead of booting one. The tier is skipped, with the reason, only where the
 lab cannot run at all (no qemu, not root); a lab that fails to boot is an error, not a skip.
 """
@@ -98,7 +99,9 @@ def _lab_name(name: str) -> str:
     return f"{name}-{worker}" if worker else name
 
 
-def _boot(name: str, kernel: str):
+def _boot(name: str, kernel: str, stop_early: str = ""):
+    """Boot the node; stop it when the fixture ends, or, for STOP_EARLY (the fixture's name), after the
+    last collected test that uses it (see pytest_runtest_teardown)."""
     reason = _why_lab_cannot_run()
     if reason:
         pytest.skip(f"lab tier skipped: {reason}")
@@ -107,11 +110,47 @@ def _boot(name: str, kernel: str):
         inventory = lab.up(kernel)
     except LAB.LabError as err:
         pytest.fail(f"the lab node ({kernel}) did not come up: {err}")
+    if stop_early:
+        _STOP_AFTER_LAST_USER[stop_early] = lab
     try:
         yield LabNode(inventory)
     finally:
+        _STOP_AFTER_LAST_USER.pop(stop_early, None)
         if not os.environ.get("VMNET_LAB_KEEP"):
             lab.down()
+
+
+# A session node that idles between the test files that use it costs about 3 % of a core (TCG timers);
+# booting it again for each file cost a boot (about 30 s) each. So it stays up from its first test to its
+# last, and is stopped then rather than at the end of the session.
+_STOP_AFTER_LAST_USER: dict = {}   # fixture name -> its running Lab
+_LAST_USER: dict = {}              # fixture name -> node id of the last collected test that uses it
+
+
+def _uses(item, fixture: str) -> bool:
+    """Whether ITEM needs FIXTURE: through its fixtures, or through a parametrized fixture whose parameter
+    names the node fixture it asks for (test_rss_hash's per-kernel ``lab``)."""
+    if fixture in getattr(item, "fixturenames", ()):
+        return True
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and fixture in callspec.params.values()
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        for fixture in ("lab_node_612",):
+            if _uses(item, fixture):
+                _LAST_USER[fixture] = item.nodeid
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item, nextitem):
+    # under pytest-xdist a worker runs only some of the files it collected: it stops its nodes at its end
+    if os.environ.get("PYTEST_XDIST_WORKER") or os.environ.get("VMNET_LAB_KEEP"):
+        return
+    for fixture, nodeid in _LAST_USER.items():
+        if item.nodeid == nodeid and fixture in _STOP_AFTER_LAST_USER:
+            _STOP_AFTER_LAST_USER.pop(fixture).down()
 
 
 @pytest.fixture(scope="session")
@@ -123,10 +162,10 @@ def lab_node():
     yield from _boot("pytest", "7")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def lab_node_612():
-    """The 6.12 kernel's node, only for the tests of one module (it would idle beside the 7.x node)."""
-    yield from _boot("pytest-612", "6.12")
+    """The 6.12 kernel's node, from the first test that uses it to the last."""
+    yield from _boot("pytest-612", "6.12", stop_early="lab_node_612")
 
 
 @pytest.fixture(scope="module")

@@ -94,9 +94,9 @@ print(json.dumps(moved))
 '''
 
 
-@pytest.fixture(scope="module", params=["7.x", "6.12"])
+@pytest.fixture(scope="module", params=["lab_node", "lab_node_612"], ids=["7.x", "6.12"])
 def lab(request):
-    node = request.getfixturevalue("lab_node" if request.param == "7.x" else "lab_node_612")
+    node = request.getfixturevalue(request.param)  # the lab conftest stops the 6.12 node after its last user
     if "rx0_packets:" not in node.sh("ethtool -S %s" % node.nic):
         pytest.fail("the lab NIC %s has no per-queue counters (ethtool -S rx0_packets): is kernel/netdevsim "
                     "per-queue statistics patch (7.3/0004, 6.12/0003) applied?" % node.nic)
