@@ -27,24 +27,36 @@ def _tier(nodeid: str) -> str:
     return parts[0] if parts else "?"
 
 
-# The lab tier's files, longest first (measured: tens of minutes down to a few). Under pytest-xdist
-# (--dist loadfile) a worker gets the next file when it is almost done with its own; xdist would hand
-# them out by their number of tests, which starts short files with many cases (the unit tier) first and
-# can leave a 25-minute file to start last, on one worker, while the other idles. Handing out the long
-# files first lets the short ones fill the end.
+# The lab tier's files, longest first (measured: the extended tier's tens of minutes, then the default
+# tier's minutes). Under pytest-xdist (--dist loadfile) a worker gets the next file when it is almost done
+# with its own; xdist would hand them out by their number of tests, which starts short files with many
+# cases (the unit tier) first and can leave a long file to start last, on one worker, while the other
+# idles. Handing out the long files first lets the short ones fill the end. test_lowerdev.py comes early
+# in the default tier because on a machine without the patched kernel cached its first test builds it.
 _LONGEST_FIRST = (
     "tests/integration/lab/test_faults.py",
-    "tests/integration/lab/test_provision.py",
     "tests/integration/lab/test_netkit_kernel.py",
     "tests/integration/lab/test_kernel_selftests.py",
-    "tests/integration/lab/test_netkit.py",
-    "tests/integration/lab/test_molecule.py",
-    "tests/integration/lab/test_bad_input.py",
+    "tests/integration/lab/test_systemd_boot.py",
+    "tests/integration/lab/test_kernel_rollout.py",
+    "tests/integration/lab/test_qemu.py",
+    "tests/integration/lab/test_netkit.py",      # with the other files on the 6.12 node: _ONE_WORKER
     "tests/integration/lab/test_lowerdev.py",
-    "tests/integration/lab/test_nic_slicing.py",
+    "tests/integration/lab/test_provision.py",
+    "tests/integration/lab/test_roles.py",
+    "tests/integration/lab/test_bad_input.py",
     "tests/integration/lab/test_lab_cli.py",
+    "tests/integration/lab/test_molecule.py",
     "tests/quality/",
     "tests/integration/host/",
+)
+
+# Files that share a node no other file uses go to one worker as one unit, named by the first: the node
+# (the 6.12 one, a session fixture of the lab tier) is then booted once, not once per worker.
+_ONE_WORKER = (
+    "tests/integration/lab/test_netkit.py",
+    "tests/integration/lab/test_nic_slicing.py",
+    "tests/integration/lab/test_rss_hash.py",
 )
 
 
@@ -67,6 +79,10 @@ def pytest_xdist_make_scheduler(config, log):
     from xdist.scheduler import LoadFileScheduling
 
     class LongestFirst(LoadFileScheduling):
+        def _split_scope(self, nodeid):
+            scope = super()._split_scope(nodeid)
+            return _ONE_WORKER[0] if scope in _ONE_WORKER else scope
+
         def _assign_work_unit(self, node):
             # the first of the files left in _LONGEST_FIRST's order goes out next (min keeps xdist's
             # order among the files it does not name)
