@@ -18,7 +18,8 @@ description:
   - I(context) may name a context managed by M(vmnet.netkit.rss_contexts). The name is resolved through the
     host's record, checked against the NIC, so rules follow a context that was recreated under another id.
   - Turns the C(ntuple-filters) feature on when rules need it.
-  - Reads every rule through the SIOCETHTOOL ioctl (no process per rule); writes with C(ethtool -N).
+  - Reads and writes every rule through the SIOCETHTOOL ioctl, the call C(ethtool -N) makes, with the flow
+    spec it builds (no process per rule).
 options:
   rules:
     description:

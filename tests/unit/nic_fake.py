@@ -30,8 +30,8 @@ Where a behaviour comes from the driver, the rss.c function is named beside it:
   new queues (``nsim_rss_channels_changed``);
 - a driver reload forgets contexts, rules and leases, and ntuple-filters is off again.
 
-Errors read as the ethtool command prints them (``-L`` over netlink, ``-X`` and ``-N``
-over ioctl). ``rss_netlink=True`` gives the RSS writes as ``NicKernel`` makes them on
+Errors read as the ethtool command prints them (``-L`` over netlink, ``-X`` over ioctl),
+and, for ntuple rules, as ``NicKernel`` reports the SIOCETHTOOL call it makes itself. ``rss_netlink=True`` gives the RSS writes as ``NicKernel`` makes them on
 a 6.17+ kernel (RSS_SET, RSS_CREATE_ACT, RSS_DELETE_ACT), whose errors carry the
 kernel's and the driver's own message (extack).
 """
@@ -44,7 +44,8 @@ import os
 
 from ansible_collections.vmnet.netkit.plugins.module_utils.errors import KernelError
 from ansible_collections.vmnet.netkit.plugins.module_utils.netlink.core import NetlinkError
-from ansible_collections.vmnet.netkit.plugins.module_utils.nic.backend import rss_write_error
+from ansible_collections.vmnet.netkit.plugins.module_utils.nic.backend import (
+    no_free_rule_location, rss_write_error, rule_write_error)
 from ansible_collections.vmnet.netkit.plugins.module_utils.nic.model import (
     default_table,
     empty_state,
@@ -59,9 +60,6 @@ LAB_HFUNCS = ("toeplitz", "xor")   # nsim_check_hfunc
 LAB_HFUNC_REFUSED = "hash function not supported (toeplitz and xor are)"
 
 RXFH_ERROR = "Cannot set RX flow hash configuration: %s"
-RULE_INSERT_ERROR = "rmgr: Cannot insert RX class rule: %s"
-RULE_DELETE_ERROR = "rmgr: Cannot delete RX class rule: %s"
-RMGR_FULL = "rmgr: Cannot find appropriate slot to insert rule"
 LEASED_QUEUE = "Device queue in use due to queue leasing"
 RSS_REQUESTS = {"default_set": "RSS_SET", "default_reset": "RSS_SET", "context_update": "RSS_SET",
                 "context_create": "RSS_CREATE_ACT", "context_delete": "RSS_DELETE_ACT"}
@@ -253,7 +251,7 @@ class FakeNic(object):
         if op == "rule_delete":
             # nsim_del_rule
             if act["loc"] not in self.rules:
-                self._fail(act, RULE_DELETE_ERROR % os.strerror(errno.ENOENT), errno.ENOENT)
+                raise rule_write_error("rule_delete", self.device, act["argv"], OSError(errno.ENOENT, "gone"))
             del self.rules[act["loc"]]
             return {}
         raise AssertionError("unknown action %r" % op)
@@ -302,7 +300,7 @@ class FakeNic(object):
     def _rule_add(self, act):
         """ethtool -N: nsim_add_rule's checks in its order, the location, then insert or replace."""
         def refuse(err):
-            self._fail(act, RULE_INSERT_ERROR % os.strerror(err), err)
+            raise rule_write_error("rule_add", self.device, act["argv"], OSError(err, os.strerror(err)))
 
         if not self.ntuple["active"]:
             refuse(errno.EOPNOTSUPP)
@@ -323,7 +321,7 @@ class FakeNic(object):
             free = [i for i in range(self.rule_table_size) if i not in self.rules]
             if not free:
                 if not self.driver_picks_location:
-                    self._fail(act, RMGR_FULL)
+                    raise no_free_rule_location(self.device, self.rule_table_size, act["argv"])
                 refuse(errno.ENOSPC)
             # nsim_pick_location (RX_CLS_LOC_ANY): the lowest free; ethtool's rule manager: the highest
             loc = free[0] if self.driver_picks_location else free[-1]
@@ -334,7 +332,7 @@ class FakeNic(object):
             refuse(errno.EEXIST)
         rule["loc"] = loc
         self.rules[loc] = rule  # at an occupied location, the new rule replaces the old one
-        return {"loc": loc if act["rule"].get("loc") is None else None}
+        return {"loc": loc}
 
 
 def use_fake(monkeypatch, tmp_path, fake):

@@ -8,9 +8,10 @@ RSS_GET dump (kernel 6.12+) for every RSS context, or one GRSSH ioctl per candid
 context id on older kernels.  If an ioctl fails for a reason other than "not
 supported", the part is read from ethtool's text output instead.  RSS tables and
 contexts are written over ethtool netlink where the kernel offers RSS_SET,
-RSS_CREATE_ACT and RSS_DELETE_ACT (6.17+); every other change (channels, ntuple
-features and rules, and RSS on older kernels) is made with the ethtool command
-(argv lists, never a shell).  Unit tests replace this class with a fake that keeps
+RSS_CREATE_ACT and RSS_DELETE_ACT (6.17+); ntuple rules with SIOCETHTOOL, the call the
+ethtool command itself makes (ntuple has no netlink API); every other change (channels,
+the ntuple feature, and RSS on older kernels) is made with the ethtool command (argv
+lists, never a shell).  Unit tests replace this class with a fake that keeps
 the same interface.
 """
 
@@ -26,7 +27,7 @@ from ansible_collections.vmnet.netkit.plugins.module_utils import fault_point
 from ansible_collections.vmnet.netkit.plugins.module_utils.nic import ethtool_text as et
 from ansible_collections.vmnet.netkit.plugins.module_utils.errors import KernelError, UnsupportedError
 from ansible_collections.vmnet.netkit.plugins.module_utils.netlink.ethtool import EthtoolGenl
-from ansible_collections.vmnet.netkit.plugins.module_utils.nic.ethtool_ioctl import EthtoolIoctl
+from ansible_collections.vmnet.netkit.plugins.module_utils.nic.ethtool_ioctl import EthtoolIoctl, free_rule_location
 from ansible_collections.vmnet.netkit.plugins.module_utils.netlink.netdev import NetdevGenl
 from ansible_collections.vmnet.netkit.plugins.module_utils.nic.model import (
     empty_state, hfunc_mask, hfunc_name, key_from_bytes, spec_table)
@@ -38,6 +39,7 @@ UNUSED_CONTEXT_ID = 0xfffffffe
 NOT_SUPPORTED = (errno.EOPNOTSUPP, errno.ENOTSUP if hasattr(errno, "ENOTSUP") else errno.EOPNOTSUPP)
 ABSENT = (errno.ENOENT, errno.EINVAL, errno.ERANGE)
 RSS_OPS = ("default_set", "default_reset", "context_create", "context_update", "context_delete")
+RULE_OPS = {"rule_add": "ETHTOOL_SRXCLSRLINS", "rule_delete": "ETHTOOL_SRXCLSRLDEL"}
 
 
 def _default_run(argv):
@@ -52,6 +54,20 @@ def rss_write_error(op, device, argv, err):
     -> the KernelError the modules report."""
     return KernelError("ethtool netlink %s on %s failed: %s" % (op, device, err), command=argv, errno=err.errno,
                        stderr=str(err))
+
+
+def rule_write_error(op, device, argv, err):
+    """An ntuple rule write over SIOCETHTOOL that failed (an OSError with the kernel's errno) -> the
+    KernelError the modules report, naming the call and the ethtool command that would make it."""
+    reason = os.strerror(err.errno) if err.errno else str(err)
+    return KernelError("ethtool ioctl %s on %s failed: %s" % (RULE_OPS[op], device, reason), command=argv,
+                       errno=err.errno, stderr=reason)
+
+
+def no_free_rule_location(device, table_size, argv):
+    """A rule without a location on a driver that leaves the choice to the caller, and none is free."""
+    return KernelError("no free location for an ntuple rule on %s: all %d are taken" % (device, table_size),
+                       command=argv, errno=errno.ENOSPC)
 
 
 class NicKernel(object):
@@ -327,6 +343,25 @@ class NicKernel(object):
         except OSError as err:
             raise rss_write_error(op, device, action["argv"], err)
 
+    def _apply_rule_ioctl(self, device, action):
+        op = action["op"]
+        try:
+            if op == "rule_delete":
+                self._ioctl.rule_delete(device, action["loc"])
+                return {}
+            rule = dict(action["rule"])
+            if rule.get("loc") is None:
+                count, driver_picks = self._ioctl.rule_count(device)
+                if not driver_picks:
+                    # the driver leaves the location to the caller: as ethtool's rule manager picks it
+                    taken, size = self._ioctl.rule_locations(device, count)
+                    rule["loc"] = free_rule_location(taken, size)
+                    if rule["loc"] is None:
+                        raise no_free_rule_location(device, size, action["argv"])
+            return {"loc": self._ioctl.rule_insert(device, rule)}
+        except OSError as err:
+            raise rule_write_error(op, device, action["argv"], err)
+
     def apply(self, device, action):
         """Run one planned action; -> ``{"id": new context id}`` / ``{"loc": rule location}`` / ``{}``."""
         result = self._apply(device, action)
@@ -336,6 +371,8 @@ class NicKernel(object):
     def _apply(self, device, action):
         if action["op"] in RSS_OPS and self.rss_over_netlink():
             return self._apply_rss_netlink(device, action)
+        if action["op"] in RULE_OPS and self.reader != "text":
+            return self._apply_rule_ioctl(device, action)
         argv = list(action["argv"])
         argv[0] = self.ethtool()
         _rc, out, _err = self.run(argv)

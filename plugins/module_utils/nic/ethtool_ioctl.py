@@ -1,13 +1,15 @@
 # -*- coding: utf-8 -*-
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""SIOCETHTOOL readers (stdlib only): channels, RX rings, RSS tables, ntuple rules, features.
+"""SIOCETHTOOL calls (stdlib only): channels, RX rings, RSS tables, ntuple rules, features.
 
 Reading through the ioctl costs no process, so a run reads every rule and context in
-a handful of system calls whatever their number.  The struct layouts follow
-``include/uapi/linux/ethtool.h`` on 64-bit Linux (``struct ethtool_rxnfc`` is 192 bytes,
-``struct ethtool_rx_flow_spec`` 168).  Packing and unpacking are pure functions so
-they can be tested without a kernel; ``EthtoolIoctl`` does the system calls.
-Writes are not done here: the modules write through the ethtool command.
+a handful of system calls whatever their number.  ntuple rules have no netlink API:
+the ethtool command inserts and deletes them with this ioctl (ETHTOOL_SRXCLSRLINS,
+ETHTOOL_SRXCLSRLDEL), and so do the modules, with the flow spec the command builds,
+so a rule costs no process and its location comes back in the reply.  The struct
+layouts follow ``include/uapi/linux/ethtool.h`` on 64-bit Linux (``struct ethtool_rxnfc``
+is 192 bytes, ``struct ethtool_rx_flow_spec`` 168).  Packing and unpacking are pure
+functions so they can be tested without a kernel; ``EthtoolIoctl`` does the system calls.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ ETHTOOL_GRXRINGS = 0x2d
 ETHTOOL_GRXCLSRLCNT = 0x2e
 ETHTOOL_GRXCLSRULE = 0x2f
 ETHTOOL_GRXCLSRLALL = 0x30
+ETHTOOL_SRXCLSRLDEL = 0x31
+ETHTOOL_SRXCLSRLINS = 0x32
 ETHTOOL_GSSET_INFO = 0x37
 ETHTOOL_GFEATURES = 0x3a
 ETHTOOL_GCHANNELS = 0x3c
@@ -51,6 +55,7 @@ FLOW_RSS = 0x20000000
 RX_CLS_FLOW_DISC = 0xffffffffffffffff
 RX_CLS_FLOW_WAKE = 0xfffffffffffffffe
 RX_CLS_LOC_SPECIAL = 0x80000000
+RX_CLS_LOC_ANY = 0xffffffff
 ETH_RX_NFC_IP4 = 1
 
 # struct ethtool_channels: cmd + 8 counts
@@ -206,7 +211,10 @@ def _port_match(hv, mv, extras, name):
 
 
 def encode_flow_spec(rule):
-    """Canonical rule -> ``struct ethtool_rx_flow_spec`` bytes (used by tests and fakes)."""
+    """Canonical rule -> ``struct ethtool_rx_flow_spec`` bytes, as ``ethtool -N`` builds it
+    (``rxclass_parse_ruleopts``): the given fields with full masks (an address prefix as its
+    netmask), ``ip_ver`` for ip4, ``FLOW_RSS`` for a rule to a context, the ring cookie, and
+    the rule's location or ``RX_CLS_LOC_ANY``."""
     fs = bytearray(FLOW_SPEC_SIZE)
     ft = rule["flow_type"]
     raw = FLOW_TYPE_NUMBERS[ft]
@@ -235,8 +243,29 @@ def encode_flow_spec(rule):
     else:
         cookie = rule.get("queue") or 0
     struct.pack_into("=Q", fs, FS_RING_COOKIE, cookie)
-    struct.pack_into("=I", fs, FS_LOCATION, rule.get("loc") or 0)
+    struct.pack_into("=I", fs, FS_LOCATION, RX_CLS_LOC_ANY if rule.get("loc") is None else rule["loc"])
     return bytes(fs)
+
+
+def pack_rule_insert(rule):
+    """``struct ethtool_rxnfc`` for ETHTOOL_SRXCLSRLINS: the flow spec and, for a rule to a context,
+    the context id."""
+    buf = bytearray(RXNFC_SIZE)
+    struct.pack_into("=I", buf, 0, ETHTOOL_SRXCLSRLINS)
+    buf[RXNFC_FS_OFFSET:RXNFC_FS_OFFSET + FLOW_SPEC_SIZE] = encode_flow_spec(rule)
+    if rule.get("context") is not None and not rule.get("drop"):
+        struct.pack_into("=I", buf, RXNFC_RSS_CONTEXT_OFFSET, int(rule["context"]))
+    return buf
+
+
+def free_rule_location(taken, table_size):
+    """The location ethtool's rule manager gives a rule when the driver leaves the choice to it
+    (``rmgr_find_empty_slot``): the highest free one, the lowest priority; None when all are taken."""
+    taken = set(taken)
+    for loc in range(table_size - 1, -1, -1):
+        if loc not in taken:
+            return loc
+    return None
 
 
 def pack_rxfh(rss_context=0, indir_size=0, key_size=0):
@@ -346,6 +375,16 @@ class EthtoolIoctl(object):
             locs = []
         return {"rules": [self.rule(device, loc) for loc in locs], "table_size": size,
                 "driver_picks_location": special}
+
+    # --- writers
+    def rule_insert(self, device, rule):
+        """Insert ``rule`` at its location (or the driver's pick when it has none: ``RX_CLS_LOC_ANY``)
+        -> the location the kernel reports back."""
+        buf = self.call(device, pack_rule_insert(rule))
+        return struct.unpack_from("=I", bytes(buf), RXNFC_FS_OFFSET + FS_LOCATION)[0]
+
+    def rule_delete(self, device, location):
+        self.call(device, pack_rxnfc(ETHTOOL_SRXCLSRLDEL, location=location))
 
     def rxfh(self, device, context=0):
         head = self.call(device, pack_rxfh(context))

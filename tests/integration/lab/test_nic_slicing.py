@@ -193,6 +193,17 @@ def test_rule_kinds_on_the_612_driver(lab_612):
     rule_kinds(lab_612)
 
 
+# The rules of rule_kinds (the seed's and the five below), as arguments of ``ethtool -N DEV``
+ETHTOOL_RULE_ARGS = {
+    "ip4": "flow-type ip4 dst-ip 10.0.0.2 context %(vm1)d",
+    "tcp4": "flow-type tcp4 dst-ip 10.0.0.2 dst-port 80 action 3",
+    "udp4": "flow-type udp4 dst-ip 10.0.0.0 m 0.0.0.255 dst-port 9 action -1",
+    "sctp4": "flow-type sctp4 src-ip 192.0.2.1 context %(vm1)d",
+    "udp6": "flow-type udp6 dst-ip fd00:10:: m ::ffff:ffff:ffff:ffff src-port 53 context %(vm1)d",
+    "ip6": "flow-type ip6 dst-ip fd00:10::2 action 1",
+}
+
+
 def rule_kinds(lab):
     seed(lab)
     rules = {"device": lab.nic, "rules": [
@@ -211,6 +222,14 @@ def rule_kinds(lab):
     assert not ok(run(lab, "ntuple_rules", rules))["changed"]
     text = sh(lab, "ethtool -n %s" % lab.nic)
     assert "Total 6 rules" in text and "Filter: 7" in text and "Action: Drop" in text
+    # the modules insert rules with SIOCETHTOOL themselves: the same rules made by the ethtool command, at
+    # the same locations, read back the same, field for field and mask for mask
+    by_ethtool = ["ethtool -N %s delete %d" % (lab.nic, x["loc"]) for x in r["rules"]]
+    vm1 = by_kind["sctp4"]["context"]
+    by_ethtool += ["ethtool -N %s %s loc %d" % (lab.nic, ETHTOOL_RULE_ARGS[x["flow_type"]] % {"vm1": vm1}, x["loc"])
+                   for x in r["rules"]]
+    sh(lab, " && ".join(by_ethtool))
+    assert sh(lab, "ethtool -n %s" % lab.nic) == text
     # UDP port 9 of the VM subnet is dropped by the NIC and port 10 passes; for 10.0.0.2 the seed rule
     # (ip4 10.0.0.2 -> vm1) sits at a lower location than the drop rule (7), so it wins, as on hardware
     seed_loc = [x["loc"] for x in r["rules"] if x["flow_type"] == "ip4"][0]

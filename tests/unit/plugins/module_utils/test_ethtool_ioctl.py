@@ -77,6 +77,47 @@ def test_flow_spec_context_sets_flow_rss():
     assert fs[4 + 13] == io.ETH_RX_NFC_IP4
 
 
+def expected_rxnfc(flow_type, h_u, m_u, ring_cookie, rss_context):
+    """``struct ethtool_rxnfc`` for ETHTOOL_SRXCLSRLINS, laid out by hand from the uapi header: the bytes
+    ``ethtool -N`` sends (rxclass_parse_ruleopts, then rxclass_rule_ins) for a rule without a location."""
+    buf = bytearray(192)
+    struct.pack_into("=I", buf, 0, 0x32)
+    struct.pack_into("=I", buf, 16, flow_type)            # fs.flow_type
+    buf[16 + 4:16 + 4 + len(h_u)] = h_u                    # fs.h_u
+    buf[16 + 76:16 + 76 + len(m_u)] = m_u                  # fs.m_u
+    struct.pack_into("=Q", buf, 16 + 152, ring_cookie)     # fs.ring_cookie
+    struct.pack_into("=I", buf, 16 + 160, 0xffffffff)      # fs.location: RX_CLS_LOC_ANY
+    struct.pack_into("=I", buf, 184, rss_context)
+    return bytes(buf)
+
+
+def test_rule_insert_is_what_ethtool_sends():
+    # ethtool -N eth0 flow-type ip4 dst-ip 10.0.0.2 context 1
+    assert bytes(io.pack_rule_insert(new_rule("ip4", dst_ip="10.0.0.2", context=1))) == expected_rxnfc(
+        0x0d | 0x20000000, bytes(4) + bytes([10, 0, 0, 2]) + bytes(5) + b"\x01",   # ip4dst, ip_ver ETH_RX_NFC_IP4
+        bytes(4) + b"\xff" * 4, 0, 1)
+    # ethtool -N eth0 flow-type tcp4 src-ip 10.0.1.0 m 0.0.0.255 dst-port 80 action 3 (a user mask is inverted)
+    assert bytes(io.pack_rule_insert(new_rule("tcp4", src_ip="10.0.1.0/24", dst_port=80, queue=3))) == expected_rxnfc(
+        0x01, bytes([10, 0, 1, 0]) + bytes(4) + b"\x00\x00\x00\x50",
+        b"\xff\xff\xff\x00" + bytes(4) + b"\x00\x00\xff\xff", 3, 0)
+    # ethtool -N eth0 flow-type udp6 dst-ip 2001:db8::7 dst-port 53 action -1
+    assert bytes(io.pack_rule_insert(new_rule("udp6", dst_ip="2001:db8::7", dst_port=53, drop=True))) == expected_rxnfc(
+        0x06, bytes(16) + bytes.fromhex("20010db8000000000000000000000007") + b"\x00\x00\x00\x35",
+        bytes(16) + b"\xff" * 16 + b"\x00\x00\xff\xff", 0xffffffffffffffff, 0)
+    # a rule with its location: ethtool -N eth0 flow-type ip6 dst-ip 2001:db8::/32 context 2 action 1 loc 7
+    buf = io.pack_rule_insert(new_rule("ip6", dst_ip="2001:db8::/32", context=2, queue=1, loc=7))
+    assert struct.unpack_from("=I", bytes(buf), 16 + 160)[0] == 7 and struct.unpack_from("=I", bytes(buf), 184)[0] == 2
+    assert bytes(buf[16 + 76 + 16:16 + 76 + 32]) == b"\xff" * 4 + bytes(12)
+
+
+def test_a_free_location_is_the_highest_free_one():
+    # rmgr_find_empty_slot: from the end of the table, the lowest priority
+    assert io.free_rule_location([], 1024) == 1023
+    assert io.free_rule_location([1023, 1022, 5], 1024) == 1021
+    assert io.free_rule_location([0, 2], 3) == 1
+    assert io.free_rule_location(range(4), 4) is None
+
+
 def test_flow_spec_extras_are_reported():
     fs = bytearray(io.encode_flow_spec(new_rule("ip4", dst_ip="10.0.0.3", queue=1)))
     struct.pack_into("=I", fs, 0, 0x0d | io.FLOW_EXT)

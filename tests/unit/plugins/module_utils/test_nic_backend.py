@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""nic.backend: the ethtool-text fallback reader and the write path, with recorded ethtool outputs."""
+"""nic.backend: the ethtool-text fallback reader and the write paths (the ethtool command, with recorded
+outputs; ntuple rules over SIOCETHTOOL)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import os
 import pytest
 
 from ansible_collections.vmnet.netkit.plugins.module_utils.nic import backend as nic_backend
+from ansible_collections.vmnet.netkit.plugins.module_utils.nic import ethtool_text as et
 from ansible_collections.vmnet.netkit.plugins.module_utils.errors import KernelError
 from ansible_collections.vmnet.netkit.plugins.module_utils.netlink.core import NetlinkError
+from ansible_collections.vmnet.netkit.plugins.module_utils.nic.model import new_rule
 from ansible_collections.vmnet.netkit.plugins.module_utils.nic.planner import action
 
 FIX = os.path.join(os.path.dirname(__file__), "..", "..", "fixtures", "ethtool")
@@ -274,3 +277,71 @@ def test_rss_write_failure_names_the_request(monkeypatch):
         k.apply("eth0", action("context_create", ["ethtool", "-X"], "c", spec={"start": 14, "equal": 2}, id=None))
     assert "ethtool netlink context_create on eth0 failed" in str(e.value) and "busy" in str(e.value).lower()
     assert e.value.errno == 16
+
+
+class RuleIoctl(object):
+    """SIOCETHTOOL rule calls of a NIC whose driver picks rule locations (``picks``) or leaves them to the
+    caller, with rules at ``taken`` in a table of ``size``."""
+
+    def __init__(self, picks, taken=(), size=1024, refuse=None):
+        self.picks, self.taken, self.size, self.refuse = picks, list(taken), size, refuse
+        self.inserted, self.deleted = [], []
+
+    def rule_count(self, dev):
+        return len(self.taken), self.picks
+
+    def rule_locations(self, dev, count):
+        assert count == len(self.taken)
+        return list(self.taken), self.size
+
+    def rule_insert(self, dev, rule):
+        if self.refuse:
+            raise OSError(self.refuse, os.strerror(self.refuse))
+        self.inserted.append(rule)
+        return 0 if rule.get("loc") is None else rule["loc"]
+
+    def rule_delete(self, dev, loc):
+        self.deleted.append(loc)
+
+    def close(self):
+        pass
+
+
+def rule_kernel(ioctl):
+    k = nic_backend.NicKernel(run_command=lambda argv: pytest.fail("a process was started: %s" % argv),
+                              ethtool="/usr/sbin/ethtool", reader="kernel")
+    k._ioctl = ioctl
+    return k
+
+
+def rule_action(rule):
+    return action("rule_add", et.ntuple_add_argv("ethtool", "eth0", rule), "r", device="eth0", rule=rule,
+                  loc=rule.get("loc"))
+
+
+def test_rules_are_written_with_the_ioctl_and_no_process():
+    io = RuleIoctl(picks=True)
+    k = rule_kernel(io)
+    rule = new_rule("ip4", dst_ip="10.0.0.2", context=1)
+    assert k.apply("eth0", rule_action(rule)) == {"loc": 0}
+    assert io.inserted == [rule] and io.inserted[0].get("loc") is None   # RX_CLS_LOC_ANY: the driver picks
+    assert k.apply("eth0", action("rule_delete", ["ethtool", "-N", "eth0", "delete", "3"], "d", loc=3)) == {}
+    assert io.deleted == [3] and k.commands == []
+
+
+def test_a_rule_without_location_takes_the_highest_free_one_when_the_driver_does_not_pick():
+    io = RuleIoctl(picks=False, taken=[1023, 1021])
+    assert rule_kernel(io).apply("eth0", rule_action(new_rule("tcp4", dst_port=80, queue=1))) == {"loc": 1022}
+    full = RuleIoctl(picks=False, taken=range(8), size=8)
+    with pytest.raises(KernelError) as e:
+        rule_kernel(full).apply("eth0", rule_action(new_rule("tcp4", dst_port=80, queue=1)))
+    assert str(e.value) == "no free location for an ntuple rule on eth0: all 8 are taken" and full.inserted == []
+
+
+def test_a_refused_rule_names_the_call_and_the_kernels_reason():
+    rule = new_rule("udp4", dst_port=4789, queue=7)
+    with pytest.raises(KernelError) as e:
+        rule_kernel(RuleIoctl(picks=True, refuse=17)).apply("eth0", rule_action(rule))
+    assert str(e.value) == "ethtool ioctl ETHTOOL_SRXCLSRLINS on eth0 failed: File exists"
+    assert e.value.errno == 17 and e.value.command == ["ethtool", "-N", "eth0", "flow-type", "udp4", "dst-port",
+                                                       "4789", "action", "7"]

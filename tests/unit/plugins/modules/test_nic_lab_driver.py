@@ -112,8 +112,8 @@ def test_a_rule_added_by_someone_else_in_between_is_eexist_and_the_rerun_converg
     before_first(seeded, "rule_add", lambda: seeded.rules.__setitem__(
         500, new_rule("udp4", dst_port=4789, queue=2, loc=500)))
     r = run_module(ntuple_rules, wanted, expect_failure=True)
-    assert r["msg"] == ("add ntuple rule udp4 dst_port 4789 -> queue 7 failed: ethtool -N eth0 flow-type udp4 "
-                        "dst-port 4789 action 7 failed: rmgr: Cannot insert RX class rule: File exists")
+    assert r["msg"] == ("add ntuple rule udp4 dst_port 4789 -> queue 7 failed: ethtool ioctl ETHTOOL_SRXCLSRLINS "
+                        "on eth0 failed: File exists")
     assert sorted(seeded.rules) == [0, 1, 500] and seeded.rules[500]["queue"] == 2
     r = run_module(ntuple_rules, wanted)
     assert [a["summary"] for a in r["actions"]] == ["delete ntuple rule udp4 dst_port 4789 -> queue 2 [loc 500]",
