@@ -186,8 +186,8 @@ attributes:
     platforms: linux
     description: Linux VM hosts with netkit (Linux 6.7+); NIC queue bindings need queue leasing or LOWERDEV.
 requirements:
-  - C(ethtool) for RSS and ntuple changes; C(bpftool) and C(ip) to load and attach the XDP program (only when it is
-    not loaded yet); C(systemctl) for the boot-time re-apply.
+  - C(ethtool) for channel, ntuple feature and (before Linux 6.17) RSS changes; C(bpftool) to load the XDP program
+    (only when it is not loaded yet; the module attaches it over rtnetlink); C(systemctl) for the boot-time re-apply.
 notes:
   - Runs as root (CAP_NET_ADMIN, bpffs).
 seealso:

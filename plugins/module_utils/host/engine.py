@@ -12,9 +12,10 @@ there is one implementation; this file only orders them, names errors after the 
 and the option, and merges the results into one before/after.
 
 A run that changes nothing starts no process: the kernel is read over netlink,
-ioctl, sysfs and bpffs. Commands run only to change something (``ethtool`` for RSS
-and ntuple writes, ``bpftool`` to load the XDP program, ``ip`` to attach it,
-``systemctl`` for the re-apply unit) and are listed in the result.
+ioctl, sysfs and bpffs. Commands run only to change something (``ethtool`` for
+channels, the ntuple feature and RSS on kernels before 6.17, ``bpftool`` to load the XDP
+program, ``systemctl`` for the re-apply unit) and are listed in the result; ntuple
+rules go over SIOCETHTOOL and the XDP attachment over rtnetlink, without a process.
 
 The boot-time re-apply (``reapply.py``) runs ``converge`` on the saved plan.
 """
@@ -38,12 +39,14 @@ import zipfile
 from ansible_collections.vmnet.netkit.plugins.module_utils import fault_point
 from ansible_collections.vmnet.netkit.plugins.module_utils.host import files as host_files
 from ansible_collections.vmnet.netkit.plugins.module_utils.host import qemu as host_qemu
+from ansible_collections.vmnet.netkit.plugins.module_utils.netkit import bpf
 from ansible_collections.vmnet.netkit.plugins.module_utils.netkit import service as netkit_service
 from ansible_collections.vmnet.netkit.plugins.module_utils.nic import service as nic_service
 from ansible_collections.vmnet.netkit.plugins.module_utils.netkit import vm_processes
 from ansible_collections.vmnet.netkit.plugins.module_utils.netkit import xdp_program
 from ansible_collections.vmnet.netkit.plugins.module_utils.errors import (
     KernelError, NetkitError, UnsupportedError, ValidationError)
+from ansible_collections.vmnet.netkit.plugins.module_utils.netlink import rtnl
 from ansible_collections.vmnet.netkit.plugins.module_utils.netlink.core import NetlinkError
 from ansible_collections.vmnet.netkit.plugins.module_utils.nic.model import rx_queue_count
 from ansible_collections.vmnet.netkit.plugins.module_utils.plan import slices as slice_plan
@@ -105,7 +108,7 @@ class HostIO(object):
         self.commands = []
 
     def run(self, argv, what):
-        """Run a command that changes the host (bpftool, ip, systemctl, apt-get)."""
+        """Run a command that changes the host (bpftool, systemctl, apt-get)."""
         self.commands.append(list(argv))
         rc, out, err = self._run(list(argv))
         if rc != 0:
@@ -125,6 +128,21 @@ class HostIO(object):
         """The NIC's XDP attachment ({"mode", "prog_id"}) or None, read over rtnetlink."""
         link = self.netkit.link(device)
         return link.get("xdp") if link else None
+
+    def xdp_attach(self, device, prog_pin, what):
+        """Attach the program pinned at ``prog_pin`` to the device's XDP hook over rtnetlink, or detach
+        what is attached (``prog_pin`` None): what ``ip link set dev DEV xdp pinned PATH`` / ``xdp off``
+        does, without a process."""
+        try:
+            fd = bpf.obj_get(prog_pin) if prog_pin else -1
+            try:
+                self.netkit.rtnl().setlink(rtnl.build_xdp(socket.if_nametoindex(device), fd))
+            finally:
+                if fd >= 0:
+                    os.close(fd)
+        except OSError as err:
+            raise KernelError("%s failed: %s" % (what, err), errno=err.errno)
+        fault_point.changed(what)
 
     def qemu(self):
         """The host's qemu system emulator (host.qemu.probe), or None when it has none."""
@@ -660,8 +678,7 @@ def _xdp(opts, plan, io, run, boot):
                    "loading the XDP program")
     if attached is None:
         if run.act("attach the XDP program to %s" % nic):
-            io.run([_tool(opts, io, "ip", "iproute2", boot), "link", "set", "dev", nic, "xdp", "pinned", prog_pin],
-                   "attaching the XDP program to %s" % nic)
+            io.xdp_attach(nic, prog_pin, "attaching the XDP program to %s" % nic)
     run.after["xdp %s" % nic] = {"attached": attached or {"mode": "(new)"}, "pinned": True}
     return map_pin
 
@@ -895,8 +912,7 @@ def _absent(opts, io, run):
             r = service(params, io.nic, check_mode=run.check_mode)
             run.took("nic %s" % key, r)
         if io.xdp(dev) is not None and run.act("detach the XDP program from %s" % dev):
-            io.run([_tool(opts, io, "ip", "iproute2", True), "link", "set", "dev", dev, "xdp", "off"],
-                   "detaching the XDP program from %s" % dev)
+            io.xdp_attach(dev, None, "detaching the XDP program from %s" % dev)
         pin_dir = recorded.get("pin_dir") or os.path.join(opts["bpf_dir"], dev)
         if os.path.isdir(pin_dir) and run.act("unpin the XDP program and its map (%s)" % pin_dir):
             for entry in os.listdir(pin_dir):

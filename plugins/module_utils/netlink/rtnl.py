@@ -30,8 +30,11 @@ IFLA_NUM_TX_QUEUES = 31
 IFLA_NUM_RX_QUEUES = 32
 IFLA_LINK_NETNSID = 37
 IFLA_XDP = 43
+IFLA_XDP_FD = 1
 IFLA_XDP_ATTACHED = 2
+IFLA_XDP_FLAGS = 3
 IFLA_XDP_PROG_ID = 4
+XDP_FLAGS_UPDATE_IF_NOEXIST = 1
 # IFLA_XDP_ATTACHED values (XDP_ATTACHED_*)
 XDP_ATTACH_MODES = {0: None, 1: "driver", 2: "generic", 3: "offload", 4: "multi"}
 IFLA_INFO_KIND = 1
@@ -153,6 +156,15 @@ def build_setlink(ifindex, up=None, mtu=None, address=None, netns_fd=None):
         flags = IFF_UP if up else 0
     return ifinfomsg(index=ifindex, flags=flags, change=change) + b"".join(
         _device_attrs(address=address, mtu=mtu, netns_fd=netns_fd))
+
+
+def build_xdp(ifindex, prog_fd):
+    """RTM_SETLINK body that attaches the program ``prog_fd`` to a device's XDP hook, or detaches what is
+    there (-1), as ``ip link set dev DEV xdp pinned PATH`` / ``xdp off`` sends it: no mode flag (the
+    driver's hook where it has one, else the generic one) and never over another program that is
+    already attached (XDP_FLAGS_UPDATE_IF_NOEXIST)."""
+    return ifinfomsg(index=ifindex) + nl.nla_nest(IFLA_XDP, nl.nla_s32(IFLA_XDP_FD, prog_fd),
+                                                  nl.nla_u32(IFLA_XDP_FLAGS, XDP_FLAGS_UPDATE_IF_NOEXIST))
 
 
 def build_getlink(name=None, ifindex=0, kind=None):

@@ -59,8 +59,18 @@ class Host(object):
         self.kernel.create = logged("create", kernel_create)
         self.kernel.delete = logged("delete", kernel_delete)
 
+    def xdp_attach(self, device, prog_pin, what):
+        """HostIO.xdp_attach: the program pinned at ``prog_pin`` on the device's XDP hook, or none."""
+        self.log.append(("xdp", (device, prog_pin)))
+        if prog_pin is not None:
+            assert os.path.exists(prog_pin), "nothing pinned at %s" % prog_pin
+            self.attached = {"mode": "driver", "prog_id": 7}
+        else:
+            self.attached = None
+
     def run(self, argv):
-        """bpftool, ip and systemctl as the engine uses them, with their effects on the fake host."""
+        """bpftool and systemctl as the engine uses them (and ip as older roles did), with their effects
+        on the fake host."""
         self.log.append(("command", argv))
         if argv[1:3] == ["prog", "load"]:
             pin_dir = argv[-1]
@@ -82,6 +92,7 @@ class Host(object):
     def io(self):
         io = HOST_IO(nic=self.nic, netkit=self.kernel, run=self.run, which=lambda t: "/usr/sbin/" + t)
         io.xdp = lambda device: self.attached
+        io.xdp_attach = self.xdp_attach
         io.xdp_features = lambda device: self.xdp_features
         io.qemu = lambda: self.qemu
         return io
@@ -134,8 +145,8 @@ def test_first_run_converges_everything_and_a_second_run_starts_nothing(host):
     obj = os.path.join(host.opts["lib_dir"], "xdp", xdp_program.OBJECT_NAME)
     assert open(obj, "rb").read() == xdp_program.object_bytes()
     assert [c[:3] for c in host.io().commands] == []
-    assert [" ".join(c[1:3]) for n, c in host.log if n == "command"] == [
-        "prog load", "link set", "--no-reload enable"]
+    assert [" ".join(c[1:3]) for n, c in host.log if n == "command"] == ["prog load", "--no-reload enable"]
+    assert [a for n, a in host.log if n == "xdp"] == [("eth0", os.path.join(host.opts["bpf_dir"], "eth0", "prog"))]
     assert host.attached and os.stat(os.path.join(host.opts["bpf_dir"], "eth0")).st_mode & 0o777 == 0o700
     # records: the plan, and the re-apply (version 2: the plan itself) with its unit and code
     assert json.load(open(os.path.join(host.opts["state_dir"], "plan.json"))) == plan

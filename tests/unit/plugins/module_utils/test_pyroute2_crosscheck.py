@@ -365,6 +365,14 @@ def test_policy_change_setlink_getlink_and_dellink_decode_in_pyroute2(netkit_kin
     assert msg["index"] == 12 and plain(msg) == []
 
 
+def test_the_xdp_attach_and_detach_decode_in_pyroute2():
+    # ip link set dev DEV xdp pinned PATH / xdp off: IFLA_XDP {FD, FLAGS XDP_FLAGS_UPDATE_IF_NOEXIST}
+    for fd in (11, -1):
+        msg = decode(ifinfmsg, nl.nl_msg(rt.RTM_SETLINK, 5, 6, rt.build_xdp(4, fd)))
+        assert (msg["index"], msg["flags"], msg["change"]) == (4, 0, 0)
+        assert plain(msg) == [("IFLA_XDP", [("IFLA_XDP_FD", fd), ("IFLA_XDP_FLAGS", 1)], NLA_F_NESTED)]
+
+
 def test_link_values_match_pyroute2s_tables():
     # IF_OPER_* and XDP_ATTACHED_*: not in the YNL spec, but in pyroute2's rtnetlink tables
     assert [rt.OPERSTATES[i] for i in range(len(pyroute2_operstates))] == [s.lower() for s in pyroute2_operstates]

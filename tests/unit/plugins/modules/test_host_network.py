@@ -31,6 +31,7 @@ def host(monkeypatch, tmp_path):
     nic = use_fake(monkeypatch, tmp_path / "state", FakeNic(device="eth0", combined=16))
     kernel = FakeKernel()
     commands = []
+    attached = {}
 
     dirs = dict((k, str(tmp_path / k)) for k in ("state_dir", "qemu_dir", "lib_dir", "bpf_dir", "unit_dir"))
 
@@ -52,7 +53,16 @@ def host(monkeypatch, tmp_path):
             base.__init__(self, nic=nic, netkit=kernel, run=effects, which=lambda tool: "/usr/sbin/" + tool)
 
         def xdp(self, device):
-            return {"mode": "driver", "prog_id": 1} if any("xdp" in c for c in commands) else None
+            return attached.get(device)
+
+        def xdp_attach(self, device, prog_pin, what):
+            # rtnetlink, no process: kept beside the commands, so a run that attaches changes the snapshot
+            commands.append(["(rtnetlink) xdp", device, prog_pin or "off"])
+            if prog_pin:
+                assert os.path.exists(prog_pin)
+                attached[device] = {"mode": "driver", "prog_id": 1}
+            else:
+                attached.pop(device, None)
 
         def xdp_features(self, device):
             return ["basic", "redirect", "ndo-xmit", "xsk-zerocopy"]
