@@ -13,7 +13,6 @@ usage: .venv/bin/python benchmarks/first_converge.py [--vms 6,14] [--repeat 3] [
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -79,9 +78,7 @@ def main(argv):
                 print("%2d VMs  %-7s first / raw write %.2f   no-op / raw read %.2f" % (
                     count, name, entry["first / raw write"], entry["no-op / raw read"]))
                 sys.stdout.flush()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results-first-converge.json").write_text(json.dumps(results, indent=1) + "\n")
+    bench.save_results(args.out, "results-first-converge.json", results)
     return 0
 
 

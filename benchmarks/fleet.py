@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from host_network import ROOT, VENV, Node, env  # noqa: E402  pylint: disable=wrong-import-position
+from host_network import ROOT, VENV, Node, env, save_results  # noqa: E402  pylint: disable=wrong-import-position
 
 # Runs in a private mount namespace: the host's own state directories, then its network namespace.
 ENTER = r'''#!/bin/sh
@@ -139,9 +139,7 @@ def main(argv):
             playbook("teardown.yml", inv, args.hosts)
     finally:
         tear_down(node, args.hosts)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "fleet.json").write_text(json.dumps(rows, indent=1) + "\n")
+    save_results(args.out, "fleet.json", rows)
     return 0
 
 

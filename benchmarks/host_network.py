@@ -229,6 +229,14 @@ def handwritten(tmp, plan, count):
     return book
 
 
+def save_results(out_dir, name, rows):
+    """Write ``rows`` as OUT_DIR/NAME (JSON, every sample); -> OUT_DIR as a Path."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / name).write_text(json.dumps(rows, indent=1) + "\n")
+    return out
+
+
 def clean(node, inv):
     playbook(node, COLLECTION / "playbooks/teardown.yml", inv)
     node.sh("for d in /sys/class/net/nk-*; do [ -e $d ] && ip link del ${d##*/}; done; "
@@ -276,9 +284,7 @@ def main(argv):
             clean(node, inv)
             rows.append(row)
             report(rows[-1:], header=len(rows) == 1)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(rows, indent=1) + "\n")
+    out = save_results(args.out, "results.json", rows)
     print()
     ratios(rows)
     plot(rows, out / "host_network.png")

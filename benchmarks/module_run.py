@@ -14,7 +14,6 @@ usage: .venv/bin/python benchmarks/module_run.py --against CHECKOUT [--vms 6,14]
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import statistics
@@ -81,9 +80,7 @@ def main(argv):
                     count, name, " ".join("%.2f" % s for s in seconds[name]), entry["median seconds"],
                     " ".join(str(p) for p in processes[name]), entry["median processes"]))
                 sys.stdout.flush()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results-module-run.json").write_text(json.dumps(results, indent=1) + "\n")
+    bench.save_results(args.out, "results-module-run.json", results)
     return 0
 
 

@@ -62,9 +62,7 @@ def main(argv):
             bench.clean(node, inv)
             bench.report([row], header=not rows, columns=COLUMNS)
             rows.append(row)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results-roles.json").write_text(json.dumps(rows, indent=1) + "\n")
+    bench.save_results(args.out, "results-roles.json", rows)
     return 0
 
 
