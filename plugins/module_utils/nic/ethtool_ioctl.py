@@ -29,6 +29,7 @@ from ansible_collections.vmnet.netkit.plugins.module_utils.nic.model import (
     ip_to_kernel,
     key_from_bytes,
     new_rule,
+    rule_action,
 )
 
 SIOCETHTOOL = 0x8946
@@ -218,7 +219,7 @@ def encode_flow_spec(rule):
     fs = bytearray(FLOW_SPEC_SIZE)
     ft = rule["flow_type"]
     raw = FLOW_TYPE_NUMBERS[ft]
-    if rule.get("context") is not None and not rule.get("drop"):
+    if rule_action(rule)[0] == "context":
         raw |= FLOW_RSS
     struct.pack_into("=I", fs, 0, raw)
     fam = 6 if ft.endswith("6") else 4
@@ -253,7 +254,7 @@ def pack_rule_insert(rule):
     buf = bytearray(RXNFC_SIZE)
     struct.pack_into("=I", buf, 0, ETHTOOL_SRXCLSRLINS)
     buf[RXNFC_FS_OFFSET:RXNFC_FS_OFFSET + FLOW_SPEC_SIZE] = encode_flow_spec(rule)
-    if rule.get("context") is not None and not rule.get("drop"):
+    if rule_action(rule)[0] == "context":
         struct.pack_into("=I", buf, RXNFC_RSS_CONTEXT_OFFSET, int(rule["context"]))
     return buf
 
