@@ -60,13 +60,25 @@ class LabNode:
         self.wire_netns = fields["lab_wire_netns"]
         self.kernel = fields["lab_kernel"]
 
+        # the node's shared SSH connection (LAB.SSH_CONTROL), which ansible-playbook uses too; it ends
+        # when the node's qemu exits or after 5 idle minutes
+        self.control_path = str(Path(inventory).parent / LAB.SSH_CONTROL)
+
     def reboot(self) -> None:
         """Reboot the guest (its disk overlay keeps what was written) and wait for SSH and the NICs."""
         LAB.Lab(Path(self.inventory).parent.name).reboot()
+        self.close_shared_connection()
+
+    def close_shared_connection(self) -> None:
+        """End the shared connection, so the next command opens a new one (after a reboot: the old one
+        would name a guest that is gone)."""
+        subprocess.run(["ssh", "-o", "ControlPath=" + self.control_path, "-O", "exit", "root@127.0.0.1"],
+                       capture_output=True, timeout=30, check=False)
 
     def ssh_argv(self, *command: str) -> list:
         """The ssh command line that runs COMMAND on the node (for callers that feed it stdin)."""
-        return ["ssh", *LAB.SSH_OPTIONS, "-i", self.key, "-p", self.port, "root@127.0.0.1", "--", *command]
+        return ["ssh", *LAB.SSH_OPTIONS, "-o", "ControlMaster=auto", "-o", "ControlPath=" + self.control_path,
+                "-o", "ControlPersist=300", "-i", self.key, "-p", self.port, "root@127.0.0.1", "--", *command]
 
     def ssh(self, command: str, timeout: float = 600) -> subprocess.CompletedProcess:
         return subprocess.run(self.ssh_argv(command), capture_output=True, text=True, timeout=timeout, check=False)
