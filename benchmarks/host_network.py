@@ -60,7 +60,7 @@ class Node:
                          "-p", str(info["port"]), "root@127.0.0.1"]
         # the node's shared SSH connection, which ansible-playbook keeps open between runs (the lab
         # inventory names it)
-        self.control_path = str(Path(info["identity_file"]).parent / "ssh-control")
+        self.control_path = info["ssh_control"]
 
     def close_shared_connection(self):
         """End the connection Ansible kept open, so the next playbook run opens its own, as the raw

@@ -416,6 +416,7 @@ class Lab:
             "port": int(fields["ansible_port"]),
             "user": "root",
             "identity_file": fields["ansible_ssh_private_key_file"],
+            "ssh_control": str(self.state / SSH_CONTROL),
             "kernel": fields["lab_kernel"],
             "nics": {k: v for k, v in fields.items() if k.startswith(("lab_nic", "lab_wire"))},
         }

@@ -102,6 +102,8 @@ def test_up_status_ssh_info_down(cli_lab, capsys):
     assert other.returncode == 1 and "already runs kernel 6.12" in other.stderr
     info = json.loads(lab("info", "--name", NAME).stdout)
     assert info["kernel"].startswith("6.12.") and info["nics"]["lab_nic"] and info["nics"]["lab_wire"] == "wire0"
+    # the inventory's shared SSH connection is the one `info` names
+    assert "ControlPath=%s" % info["ssh_control"] in inventory.read_text()
     uname = lab("ssh", "--name", NAME, "--", "uname", "-r")
     assert uname.returncode == 0 and uname.stdout.strip() == info["kernel"]
     # the NIC is cabled to the wire in its namespace
