@@ -235,6 +235,17 @@ class Lab:
     def inventory(self) -> Path:
         return self.state / "inventory.ini"
 
+    @property
+    def ssh_control(self) -> Path:
+        """The control socket of the node's shared SSH connection (SSH_CONTROL)."""
+        return self.state / SSH_CONTROL
+
+    def close_shared_connection(self) -> None:
+        """End the shared connection, so the next command opens a new one (after a reboot, the old one
+        would lead to a guest that is gone)."""
+        subprocess.run(["ssh", "-o", f"ControlPath={self.ssh_control}", "-O", "exit", "root@127.0.0.1"],
+                       capture_output=True, timeout=30, check=False)
+
     # -- commands ------------------------------------------------------------
     def ssh_argv(self, command: list[str]) -> list[str]:
         port = self._read("port")
@@ -380,7 +391,7 @@ class Lab:
 
     def _write_inventory(self, port: int, release: str, nics: dict[str, str]) -> None:
         key = self.state / "id_ed25519"
-        ssh_args = " ".join([*SSH_OPTIONS[:-2], "-o", f"ControlPath={self.state / SSH_CONTROL}"])
+        ssh_args = " ".join([*SSH_OPTIONS[:-2], "-o", f"ControlPath={self.ssh_control}"])
         fields = [
             "lab-node",
             "ansible_host=127.0.0.1",
@@ -416,7 +427,7 @@ class Lab:
             "port": int(fields["ansible_port"]),
             "user": "root",
             "identity_file": fields["ansible_ssh_private_key_file"],
-            "ssh_control": str(self.state / SSH_CONTROL),
+            "ssh_control": str(self.ssh_control),
             "kernel": fields["lab_kernel"],
             "nics": {k: v for k, v in fields.items() if k.startswith(("lab_nic", "lab_wire"))},
         }

@@ -59,25 +59,18 @@ class LabNode:
         self.wire = fields["lab_wire"]
         self.wire_netns = fields["lab_wire_netns"]
         self.kernel = fields["lab_kernel"]
-
-        # the node's shared SSH connection (LAB.SSH_CONTROL), which ansible-playbook uses too; it ends
-        # when the node's qemu exits or after 5 idle minutes
-        self.control_path = str(Path(inventory).parent / LAB.SSH_CONTROL)
+        self.lab = LAB.Lab(Path(inventory).parent.name)
 
     def reboot(self) -> None:
         """Reboot the guest (its disk overlay keeps what was written) and wait for SSH and the NICs."""
-        LAB.Lab(Path(self.inventory).parent.name).reboot()
-        self.close_shared_connection()
-
-    def close_shared_connection(self) -> None:
-        """End the shared connection, so the next command opens a new one (after a reboot: the old one
-        would name a guest that is gone)."""
-        subprocess.run(["ssh", "-o", "ControlPath=" + self.control_path, "-O", "exit", "root@127.0.0.1"],
-                       capture_output=True, timeout=30, check=False)
+        self.lab.reboot()
+        self.lab.close_shared_connection()
 
     def ssh_argv(self, *command: str) -> list:
-        """The ssh command line that runs COMMAND on the node (for callers that feed it stdin)."""
-        return ["ssh", *LAB.SSH_OPTIONS, "-o", "ControlMaster=auto", "-o", "ControlPath=" + self.control_path,
+        """The ssh command line that runs COMMAND on the node (for callers that feed it stdin), through the
+        node's shared connection, which ansible-playbook uses too; it ends when the node's qemu exits or
+        after 5 idle minutes."""
+        return ["ssh", *LAB.SSH_OPTIONS, "-o", "ControlMaster=auto", "-o", f"ControlPath={self.lab.ssh_control}",
                 "-o", "ControlPersist=300", "-i", self.key, "-p", self.port, "root@127.0.0.1", "--", *command]
 
     def ssh(self, command: str, timeout: float = 600) -> subprocess.CompletedProcess:
