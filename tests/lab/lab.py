@@ -24,7 +24,7 @@ the same image through UEFI firmware (OVMF, with its own EFI variable store per 
 on the disk's ESP: bootctl set-oneshot and set-default work on it as on a UEFI host.
 
 Environment: VMNET_LAB_BOOT_TIMEOUT, VMNET_LAB_MEMORY, VMNET_LAB_KERNEL_ARGS,
-VMNET_LAB_BOOT_ATTEMPTS, VMNET_LAB_CACHE, VMNET_LAB_NAME (default name: lab), VMNET_LAB_MIRROR
+VMNET_LAB_BOOT_ATTEMPTS, VMNET_LAB_STALL_SECONDS, VMNET_LAB_CACHE, VMNET_LAB_NAME (default name: lab), VMNET_LAB_MIRROR
 (see README.md, "The lab node").
 """
 from __future__ import annotations
@@ -71,6 +71,11 @@ BOOT_ATTEMPTS = int(os.environ.get("VMNET_LAB_BOOT_ATTEMPTS", "3"))
 # Extra guest kernel command line (debugging; the tests use it to make a boot panic on purpose).
 KERNEL_ARGS = os.environ.get("VMNET_LAB_KERNEL_ARGS", "")
 PANIC_MARKERS = ("Kernel panic - not syncing", "Oops: ")
+# The same emulator can also stop a guest early in boot without a word (seen twice in a row, right
+# after the kernel's "hpet0: 3 comparators" line). A boot whose console stays silent this long before
+# SSH answers is taken as dead in the same way and started again. An idle host's boots pause their
+# console for 3 s at most; a busy host's for a few times that.
+STALL_SECONDS = int(os.environ.get("VMNET_LAB_STALL_SECONDS", "90"))
 MEMORY = os.environ.get("VMNET_LAB_MEMORY", "2048")
 SSH_OPTIONS = [
     "-o", "BatchMode=yes",
@@ -89,8 +94,34 @@ class LabError(Exception):
     """A lab operation failed; the message says what and how to look closer."""
 
 
-class LabPanic(LabError):
+class LabBootDied(LabError):
+    """The guest died while booting: worth another boot (BOOT_ATTEMPTS)."""
+
+
+class LabPanic(LabBootDied):
     """The guest kernel panicked or oopsed (its console says so)."""
+
+
+class LabStall(LabBootDied):
+    """The guest's console stopped before SSH answered (STALL_SECONDS)."""
+
+
+class ConsoleProgress:
+    """When a booting node's console last grew."""
+
+    def __init__(self, lab: "Lab"):
+        self.lab = lab
+        self.size = lab._console_size()
+        self.grew = time.monotonic()
+
+    def check(self) -> None:
+        """Raise LabStall if the console has not grown for STALL_SECONDS."""
+        size, now = self.lab._console_size(), time.monotonic()
+        if size != self.size:
+            self.size, self.grew = size, now
+        elif now - self.grew >= STALL_SECONDS:
+            raise LabStall(f"the guest of lab {self.lab.name!r} stopped while booting: its console printed "
+                           f"nothing for {now - self.grew:.0f} s (VMNET_LAB_STALL_SECONDS)")
 
 
 def say(message: str) -> None:
@@ -300,7 +331,7 @@ class Lab:
             except BaseException as err:
                 self._show_console()
                 self.down()
-                if not isinstance(err, LabPanic):
+                if not isinstance(err, LabBootDied):
                     raise
                 if attempt == BOOT_ATTEMPTS:
                     raise LabError(f"{err} (on each of {BOOT_ATTEMPTS} boots, VMNET_LAB_BOOT_ATTEMPTS)") from None
@@ -367,8 +398,10 @@ class Lab:
     def _wait_for_ssh(self, started: float) -> None:
         timeout = boot_timeout()
         deadline = started + timeout
+        progress = ConsoleProgress(self)
         while time.monotonic() < deadline:
             self._check_panic()
+            progress.check()
             if not self.running():
                 raise LabError("qemu exited during boot")
             try:
@@ -448,11 +481,13 @@ class Lab:
         timeout = boot_timeout()
         deadline = started + timeout
         resets = 0
+        progress = ConsoleProgress(self)
         while time.monotonic() < deadline:
             time.sleep(2)
             try:
                 self._check_panic(console_since)
-            except LabPanic as err:
+                progress.check()
+            except LabBootDied as err:
                 self._show_console()
                 resets += 1
                 if resets == BOOT_ATTEMPTS:
@@ -463,6 +498,7 @@ class Lab:
                 console_since = self._console_size()
                 self.qmp("system_reset", "cont")
                 deadline = time.monotonic() + timeout
+                progress = ConsoleProgress(self)
                 continue
             try:
                 now = self.ssh(["cat", "/proc/sys/kernel/random/boot_id"], timeout=20)

@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The lab CLI itself (tests/lab/lab): bad arguments, a boot that times out (the console is shown
-and no qemu is left behind), a kernel that panics while booting (booted again, then reported), and a
-whole up/status/ssh/info/down cycle that leaves nothing running, with a reboot whose kernel dies (reset,
-the disk kept).
+and no qemu is left behind), a kernel that panics while booting (booted again, then reported), a boot
+whose console stops (the same), and a whole up/status/ssh/info/down cycle that leaves nothing running,
+with a reboot whose kernel dies (reset, the disk kept).
 These boot a node of their own, named pytest-cli, beside the session's nodes."""
 
 from __future__ import annotations
@@ -86,6 +86,22 @@ def test_kernel_panic_is_booted_again_then_reported(cli_lab):
     assert qemu_processes(NAME) == []
     r = lab("up", "--name", NAME, env={"VMNET_LAB_BOOT_ATTEMPTS": "0"})
     assert r.returncode == 1 and "VMNET_LAB_BOOT_ATTEMPTS must be 1 or more, got 0" in r.stderr
+
+
+@pytest.mark.extended  # two boots to a silent console, about a minute under TCG
+def test_boot_whose_console_stops_is_booted_again_then_reported(cli_lab):
+    # init=/usr/bin/cat: after the initramfs, the node's init waits on the console for input and prints
+    # nothing, as a guest the emulator stopped early in boot would. Each boot is taken as dead once its
+    # console has been silent for VMNET_LAB_STALL_SECONDS, shown, booted again, and the last one fails.
+    r = lab("up", "--name", NAME, env={"VMNET_LAB_KERNEL_ARGS": "init=/usr/bin/cat",
+                                       "VMNET_LAB_STALL_SECONDS": "15", "VMNET_LAB_BOOT_ATTEMPTS": "2"})
+    assert r.returncode == 1, r.stderr[-3000:]
+    assert r.stderr.count("the guest of lab 'pytest-cli' stopped while booting: its console printed nothing "
+                          "for ") == 2, r.stderr[-3000:]
+    assert "booting again (attempt 2 of 2)" in r.stderr
+    assert "(VMNET_LAB_STALL_SECONDS) (on each of 2 boots, VMNET_LAB_BOOT_ATTEMPTS)" in r.stderr
+    assert r.stderr.count("last console lines of lab 'pytest-cli'") == 2
+    assert qemu_processes(NAME) == []
 
 
 def test_up_status_ssh_info_down(cli_lab, capsys):

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The lab CLI's panic watch reads only whole console lines: the emulated serial port writes a
-character at a time, so a look in the middle of the panic line must not report it cut short."""
+"""The lab CLI's console watches. The panic watch reads only whole console lines: the emulated serial
+port writes a character at a time, so a look in the middle of the panic line must not report it cut
+short. The stall watch takes a boot as dead once its console has printed nothing for STALL_SECONDS."""
 
 from __future__ import annotations
 
@@ -68,3 +69,28 @@ def test_the_environment_sets_the_boot_timeout(lab, monkeypatch):
     module, _node = lab
     monkeypatch.setenv("VMNET_LAB_BOOT_TIMEOUT", "42")
     assert module.boot_timeout() == 42
+
+
+def test_a_console_that_stops_growing_is_a_stalled_boot(lab, monkeypatch):
+    module, node = lab
+    now = [100.0]
+    monkeypatch.setattr(module.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(module, "STALL_SECONDS", 90)
+    console = node.state / "console.log"
+    console.write_text("[    1.449] hpet0: 3 comparators, 64-bit 100.000000 MHz counter\n")
+    progress = module.ConsoleProgress(node)
+    now[0] += 89
+    progress.check()  # silent, but not for long enough
+    with console.open("a") as f:
+        f.write("[    1.5")  # any new byte counts, a whole line or not
+    now[0] += 89
+    progress.check()
+    now[0] += 89
+    progress.check()  # 89 s since it grew
+    now[0] += 1
+    with pytest.raises(module.LabStall) as err:
+        progress.check()
+    assert str(err.value) == ("the guest of lab 'unit' stopped while booting: its console printed nothing for 90 s "
+                              "(VMNET_LAB_STALL_SECONDS)")
+    # up and reboot boot again after a stall as after a panic
+    assert issubclass(module.LabStall, module.LabBootDied) and issubclass(module.LabPanic, module.LabBootDied)
