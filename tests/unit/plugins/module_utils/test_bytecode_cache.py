@@ -4,6 +4,7 @@ from compiled code kept in a cache directory, which is used only when it is safe
 
 from __future__ import annotations
 
+import builtins
 import importlib
 import linecache
 import marshal
@@ -80,6 +81,34 @@ def test_first_import_compiles_and_keeps_one_file_per_module(zipped, tmp_path):
         mod.boom()
     assert "raise ValueError('from the zip')" in "".join(traceback.format_tb(err.value.__traceback__))
     linecache.clearcache()
+
+
+def compiles_during(monkeypatch, fn):
+    """fn(), and the files Python compiled source of while it ran."""
+    compiled, real = [], builtins.compile
+
+    def counting(source, filename, *args, **kwargs):
+        compiled.append(str(filename))
+        return real(source, filename, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "compile", counting)
+    try:
+        fn()
+    finally:
+        monkeypatch.setattr(builtins, "compile", real)
+    return compiled
+
+
+def test_each_module_is_compiled_once_then_never(zipped, monkeypatch):
+    # Python's zip importer compiles a module to name its file when it finds it, then again to run
+    # it: the finder makes its specs without that first compile
+    archive = zipped()
+    first = compiles_during(monkeypatch, lambda: importlib.import_module("pkgx.sub.deep"))
+    assert sorted(first) == sorted(os.path.join(archive, *name) for name in
+                                   [("pkgx", "mod.py"), ("pkgx", "sub", "__init__.py"), ("pkgx", "sub", "deep.py")])
+    assert compiles_during(monkeypatch, lambda: reimport("pkgx.sub.deep")) == []
+    deep = sys.modules["pkgx.sub.deep"]
+    assert deep.Y == 2 and sys.modules["pkgx.sub"].__path__ == [os.path.join(archive, "pkgx", "sub")]
 
 
 def cached_path_of(tmp_path, name, source):
