@@ -3,9 +3,11 @@
 same for another checkout of the collection (an older commit in a git worktree), the two taking turns
 so both see the machine at the same speed.
 
-Each repetition, per checkout: a clean NIC, the raw write, the raw read, a clean NIC, provision.yml's
-first run and its no-op re-run (host_network.py's rows, the same node and inventory). Prints every
-sample, the medians, and the ratios to the raw floor; writes DIR/results-first-converge.json.
+Each repetition, per checkout: a clean NIC, the raw write, the raw read, Ansible's floor, a clean NIC,
+provision.yml's first run and its no-op re-run (host_network.py's rows, the same node and inventory).
+Ansible's floor is what any Ansible run of one module costs here, whatever the module does: a play of
+one ansible.builtin.ping task, run the way provision.yml is (become, no facts, its own SSH connection).
+Prints every sample, the medians, and the ratios to the raw floor; writes DIR/results-first-converge.json.
 
 usage: .venv/bin/python benchmarks/first_converge.py [--vms 6,14] [--repeat 3] [--against CHECKOUT] [--out DIR]
 """
@@ -13,6 +15,7 @@ usage: .venv/bin/python benchmarks/first_converge.py [--vms 6,14] [--repeat 3] [
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
@@ -20,7 +23,7 @@ from pathlib import Path
 
 import host_network as bench
 
-ROWS = ["raw write", "raw read", "collection first", "collection no-op"]
+ROWS = ["raw write", "raw read", "ansible floor", "collection first", "collection no-op"]
 
 
 def collections_path(checkout, tmp, name):
@@ -33,10 +36,19 @@ def collections_path(checkout, tmp, name):
     return base
 
 
-def one_round(node, inv, plan, samples):
+def floor_playbook(tmp):
+    """A play of one ansible.builtin.ping task, run as provision.yml is."""
+    book = Path(tmp) / "ansible-floor.yml"
+    book.write_text(json.dumps([{"name": "Ansible's floor", "hosts": "vm_hosts", "gather_facts": False,
+                                 "become": True, "tasks": [{"name": "One module run", "ansible.builtin.ping": {}}]}]))
+    return book
+
+
+def one_round(node, inv, plan, samples, floor):
     bench.clean(node, inv)
     samples["raw write"].append(bench.measured(node, lambda: node.sh(bench.raw_write(node, plan)) and 0)[0])
     samples["raw read"].append(bench.measured(node, lambda: node.sh(bench.raw_read(node, plan)) and 0)[0])
+    samples["ansible floor"].append(bench.measured(node, lambda: bench.playbook(node, floor, inv))[0])
     bench.clean(node, inv)
     prov = bench.COLLECTION / "playbooks/provision.yml"
     samples["collection first"].append(bench.measured(node, lambda: bench.playbook(node, prov, inv))[0])
@@ -56,6 +68,7 @@ def main(argv):
     checkouts = [("this", bench.ROOT)] + ([("against", Path(args.against))] if args.against else [])
     results = []
     with tempfile.TemporaryDirectory() as tmp:
+        floor = floor_playbook(tmp)
         for count in [int(x) for x in args.vms.split(",")]:
             inv, group = bench.inventory(tmp, node, count)
             plan = bench.plan_for(group, node)
@@ -63,20 +76,22 @@ def main(argv):
             for _round in range(args.repeat):
                 for name, path in checkouts:
                     bench.use_collection(path, collections_path(path, tmp, name))
-                    one_round(node, inv, plan, per[name])
+                    one_round(node, inv, plan, per[name], floor)
             bench.use_collection(bench.ROOT, bench.ROOT / ".build/collections")
             bench.clean(node, inv)
             for name, path in checkouts:
                 med = dict((row, statistics.median(values)) for row, values in per[name].items())
                 entry = {"vms": count, "checkout": str(path), "samples": per[name], "median": med,
                          "first / raw write": med["collection first"] / med["raw write"],
-                         "no-op / raw read": med["collection no-op"] / med["raw read"]}
+                         "no-op / raw read": med["collection no-op"] / med["raw read"],
+                         "ansible floor / raw write": med["ansible floor"] / med["raw write"]}
                 results.append(entry)
                 print("%2d VMs  %-7s " % (count, name) + "  ".join(
                     "%s %s (median %.2f)" % (row, ", ".join("%.2f" % v for v in per[name][row]), med[row])
                     for row in ROWS))
-                print("%2d VMs  %-7s first / raw write %.2f   no-op / raw read %.2f" % (
-                    count, name, entry["first / raw write"], entry["no-op / raw read"]))
+                print("%2d VMs  %-7s first / raw write %.2f   no-op / raw read %.2f   ansible floor / raw write %.2f"
+                      % (count, name, entry["first / raw write"], entry["no-op / raw read"],
+                         entry["ansible floor / raw write"]))
                 sys.stdout.flush()
     bench.save_results(args.out, "results-first-converge.json", results)
     return 0
