@@ -5,7 +5,8 @@ The node (tests/lab/lab up --kernel disk-systemd-boot) starts from a GPT disk: O
 ESP, Debian's 7.x kernel from its loader entry. The role moves it onto the patched kernel with
 `bootctl set-oneshot`, verifies it and keeps it with `bootctl set-default`; a second run changes nothing;
 a kernel that panics is booted once and the node comes back on the patched kernel, the broken package
-and its loader entry gone. Every state is read on the node itself: uname, the loader's EFI variables
+and its loader entry gone; with the default `@saved`, what `boot_entry` says the loader boots next is the
+entry booted last, and the loader then boots it. Every state is read on the node itself: uname, the loader's EFI variables
 (efivarfs: LoaderEntrySelected is the entry the loader booted), the entries on the ESP, dpkg, the console.
 
 STORY: an operator whose hosts boot with systemd-boot rolls the patched kernel over them with
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import _boot
-from lab_play import recap_changed, run_playbook
+from lab_play import ok, recap_changed, run, run_playbook
 from test_netkit_kernel import BROKEN, STOCK, Console, kernel_vars, lowerdev_in_btf, roll_out_broken_kernel
 
 # four boots through OVMF, one into a kernel that panics on purpose: the extended tier
@@ -114,3 +115,26 @@ def test_a_kernel_that_panics_leaves_the_node_on_the_previous_kernel(node, kerne
     assert state["default"] == "debian-%s.conf" % kernel_release and state["oneshot"] == "", state
     assert "debian-%s.conf" % BROKEN not in state["entries"] and "linux-image-%s" % BROKEN not in state["packages"]
     assert node.ssh("test -e /boot/efi/debian/%s" % BROKEN).returncode != 0
+
+
+def test_a_saved_default_is_the_entry_booted_last(node):
+    # "@saved": systemd-boot boots the entry it booted last, which it keeps in LoaderEntryLastBooted, not the
+    # first in its order. A host on @saved whose last boot was the entry that is not first: boot_entry must
+    # name that entry as the default, and the next boot must start it. (The loader does not record a
+    # one-shot boot as the last one, so the variable is written here as the loader writes it.)
+    entries = ok(run(node, "boot_entry", {"state": "gathered"}))["entries"]  # in the loader's order
+    first = entries[0]
+    other = [e for e in entries if e["release"] not in (None, first["release"])][-1]
+    node.sh("bootctl set-default @saved")
+    node.sh("python3 -c 'import os, sys; fd = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT, 0o644); "
+            "os.write(fd, bytes([7, 0, 0, 0]) + (sys.argv[2] + chr(0)).encode(\"utf-16-le\")); os.close(fd)' "
+            "/sys/firmware/efi/efivars/LoaderEntryLastBooted-%s %s" % (GUID, other["id"]))
+    assert loader_variable(node, "LoaderEntryDefault") == "@saved"
+    assert loader_variable(node, "LoaderEntryLastBooted") == other["id"]
+    gathered = ok(run(node, "boot_entry", {"state": "gathered"}))
+    assert gathered["default"] == other["release"] != first["release"], gathered
+    assert gathered["next"] is None and gathered["saved_default"] is True, gathered
+    node.reboot()
+    assert loader_variable(node, "LoaderEntrySelected") == other["id"]
+    assert node.sh("uname -r").strip() == gathered["default"]
+    assert loader_variable(node, "LoaderEntryLastBooted") == other["id"]
